@@ -1,0 +1,145 @@
+"""``kiss-coach``: run the bot, chat in the terminal, check flows, migrate the database.
+
+    kiss-coach run            # Telegram when TELEGRAM_BOT_TOKEN is set, else the terminal chat
+    kiss-coach chat           # the terminal chat (also reads piped answers, one per line)
+    kiss-coach flows check    # validate every flow; exit 1 with file:line [node]: reason
+    kiss-coach db upgrade     # apply database migrations
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from bot.app import FLOWS_DIR, build
+from bot.config import ConfigError, Settings
+from bot.console import ConsoleChat
+from flows.loader import FlowError, load_library
+from flows.texts import Texts
+from storage.database import Database, head_revision
+
+log = logging.getLogger("kiss_coach")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.load()
+    except ConfigError as exc:
+        print(f"kiss-coach: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL, and the Bot API puts the token in the URL.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
+    try:
+        result: int = args.func(args, settings)
+    except FlowError as exc:
+        print(f"kiss-coach: the flows have errors, not starting:\n{exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiss-coach", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the bot (Telegram with a token, else terminal)")
+    run.set_defaults(func=_run)
+    _chat_options(run)
+
+    chat = commands.add_parser("chat", help="chat with the bot in this terminal")
+    chat.set_defaults(func=_chat)
+    _chat_options(chat)
+
+    flows = commands.add_parser("flows", help="flow definitions")
+    flows_commands = flows.add_subparsers(required=True, metavar="ACTION")
+    check = flows_commands.add_parser("check", help="validate all flows and texts")
+    check.add_argument("directory", nargs="?", type=Path, default=FLOWS_DIR)
+    check.set_defaults(func=_flows_check)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)
+    db_commands.add_parser("current", help="show the schema revision").set_defaults(
+        func=_db_current)
+    return parser
+
+
+def _chat_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", default=None,
+                        help="who you are in the chat (default: your login name)")
+    parser.add_argument("--lang", choices=["nl", "en", "fr"], default=None,
+                        help="language to start in (default: nl)")
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.telegram_token:
+        from bot.telegram import run_telegram  # only pulled in when it is used
+
+        return run_telegram(settings)
+    log.info("TELEGRAM_BOT_TOKEN is not set: starting the terminal chat")
+    return _chat(args, settings)
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    async def chat() -> None:
+        app = await build(settings)
+        try:
+            await ConsoleChat(app, user=args.user or _login(), lang=args.lang).run()
+        finally:
+            await app.close()
+
+    asyncio.run(chat())
+    return 0
+
+
+def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
+    flows = load_library(args.directory)
+    Texts.load(args.directory / "texts")
+    for flow in flows.values():
+        questions = len(flow.questions())
+        print(f"ok  {flow.path}: {flow.id} {flow.version} ({flow.digest}), "
+              f"{len(flow.nodes)} nodes, {questions} questions")
+    print(f"ok  {args.directory / 'texts'}: nl, en, fr")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    async def upgrade() -> None:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            print(f"database at revision {await db.revision()}")
+        finally:
+            await db.close()
+
+    asyncio.run(upgrade())
+    return 0
+
+
+def _db_current(args: argparse.Namespace, settings: Settings) -> int:
+    async def current() -> None:
+        db = Database(settings.database_url)
+        try:
+            print(f"database at {await db.revision()}, newest is {head_revision()}")
+        finally:
+            await db.close()
+
+    asyncio.run(current())
+    return 0
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "local"

@@ -1,0 +1,116 @@
+"""What goes in and out of the engine: channel-agnostic messages.
+
+Channels only translate: Telegram turns :class:`Button` into an inline keyboard, the terminal
+into numbered lines, WhatsApp (later) into reply buttons or a list. Every :class:`Outbound` is
+plain data, so it can be stored in the outbox and delivered later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+#: Button ids that steer rather than answer ("back one question", "continue later").
+BACK, PAUSE = "_back", "_pause"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """One answer a user can tap. ``id`` is short: channels put it in callback data."""
+
+    id: str
+    label: str
+
+    @property
+    def steers(self) -> bool:
+        """A navigation button; channels may put these on a row of their own."""
+        return self.id.startswith("_")
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """A picture to send; ``data`` is PNG bytes, ``name`` a file name for it."""
+
+    name: str
+    data: bytes
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One message to the user.
+
+    ``ref`` names the prompt the ``buttons`` answer; a press carrying another ``ref`` is
+    stale (an old question) and changes nothing.
+    """
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+    ref: str | None = None
+    image: Image | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        """A JSON-able form for the outbox (the image travels separately as bytes)."""
+        data: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            data["buttons"] = [[b.id, b.label] for b in self.buttons]
+        if self.ref is not None:
+            data["ref"] = self.ref
+        if self.image is not None:
+            data["image"] = {"name": self.image.name, "caption": self.image.caption}
+        return data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], image_data: bytes | None = None) -> Outbound:
+        image = None
+        if "image" in data and image_data is not None:
+            image = Image(data["image"]["name"], image_data, data["image"].get("caption", ""))
+        return cls(
+            text=data["text"],
+            buttons=tuple(Button(i, label) for i, label in data.get("buttons", [])),
+            ref=data.get("ref"),
+            image=image,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the user answered: typed ``text`` or a pressed button (``choice`` + ``ref``)."""
+
+    text: str | None = None
+    choice: str | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """Event: the user answered a node that fills a profile field."""
+
+    field: str
+    value: str
+    raw: str | None = None  # what they typed, when it differs (an old municipality name)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """Event: the flow reached an end node."""
+
+    outcome: str | None
+    next_flow: str | None
+
+
+Event = Saved | Finished
+
+
+@dataclass(slots=True)
+class Step:
+    """The engine's answer to one input: messages to send, events for the host."""
+
+    messages: list[Outbound] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    stale: bool = False
+
+    @property
+    def finished(self) -> Finished | None:
+        return next((e for e in self.events if isinstance(e, Finished)), None)

@@ -1,0 +1,37 @@
+"""What a channel hands to the use cases, and what it gets back to deliver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flows.messages import Outbound, Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One thing a user did, translated by a channel.
+
+    Exactly one of ``command`` (``"start"``, ``"help"``, … without the slash) and ``reply``
+    is set. ``language_hint`` is what the platform says the user's language is.
+    """
+
+    channel: str
+    external_id: str
+    reply: Reply | None = None
+    command: str | None = None
+    argument: str = ""
+    language_hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message to send now; ``outbox_id`` is its outbox row (None after a deletion).
+
+    ``lang`` is the user's language, for anything the channel itself has to say.
+    """
+
+    outbox_id: int | None
+    channel: str
+    external_id: str
+    message: Outbound
+    lang: str

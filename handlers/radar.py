@@ -1,0 +1,47 @@
+"""The radar chart of the six theme scores, as PNG bytes.
+
+Rendering takes tens of milliseconds of CPU, so callers run :func:`render_radar` in a thread
+(``asyncio.to_thread``) and the event loop keeps serving other shopkeepers meanwhile.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+
+#: matplotlib's pyplot state is global; the object API below avoids it, but font caches are
+#: shared too, so one chart at a time.
+_RENDER_LOCK = threading.Lock()
+
+BRAND = "#0b6e4f"
+
+
+def render_radar(labels: list[str], scores: list[int], title: str) -> bytes:
+    """A 6-axis radar chart (0-100) with the scores written at each point."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # slow import: only when used
+    from matplotlib.figure import Figure
+
+    count = len(labels)
+    angles = [math.pi / 2 - 2 * math.pi * i / count for i in range(count)]
+    closed_angles = [*angles, angles[0]]
+    closed_scores = [*scores, scores[0]]
+
+    with _RENDER_LOCK:
+        figure = Figure(figsize=(6, 6), dpi=110)
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot(projection="polar")
+        axes.set_ylim(0, 100)
+        axes.set_yticks([25, 50, 75, 100])
+        axes.set_yticklabels(["25", "50", "75", "100"], color="#888888", fontsize=8)
+        axes.set_xticks(angles)
+        axes.set_xticklabels([f"{label}\n{score}" for label, score in zip(labels, scores,
+                                                                           strict=True)],
+                             fontsize=11)
+        axes.plot(closed_angles, closed_scores, color=BRAND, linewidth=2)
+        axes.fill(closed_angles, closed_scores, color=BRAND, alpha=0.25)
+        axes.set_title(title, fontsize=14, pad=24)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+    return buffer.getvalue()

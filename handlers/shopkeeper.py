@@ -1,0 +1,303 @@
+"""The shopkeeper's conversation: onboarding, the assessment, the result, and commands.
+
+One turn reads top to bottom: take the user's lock, load who they are and where they are,
+let a command or the flow engine decide what to say, and save the new state together with
+the outbound messages in one transaction. Channels then deliver what :meth:`handle` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flows import report
+from flows.definition import DEFAULT_LANGUAGE, LANGUAGES, Flow
+from flows.engine import Context, Engine, RunState
+from flows.messages import BACK, PAUSE, Button, Finished, Image, Outbound, Reply, Saved, Step
+from flows.places import normalize
+from flows.scoring import score
+from flows.texts import Texts
+from handlers.flow_versions import FlowVersions
+from handlers.inbound import Delivery, Inbound
+from handlers.locks import UserLocks
+from handlers.radar import render_radar
+from storage import outbox, runs, shopkeepers
+from storage.database import Database
+from storage.tables import Run, RunStatus, Shopkeeper, utcnow
+
+ONBOARDING = "onboarding"
+ASSESSMENT = "assessment"
+LANGUAGE_REF = "lang"
+#: Bumped when the consent text changes materially; stored with each consent.
+CONSENT_VERSION = "2026-11"
+
+
+@dataclass(slots=True)
+class _Turn:
+    """What one turn works with; ``shopkeeper`` is None once they were forgotten."""
+
+    session: AsyncSession
+    shopkeeper: Shopkeeper | None
+    run: Run | None
+    lang: str
+
+
+class ShopkeeperChat:
+    """Handles every inbound message of a shopkeeper, whatever the channel."""
+
+    def __init__(self, db: Database, flows: FlowVersions, engine: Engine, texts: Texts) -> None:
+        self.db = db
+        self.flows = flows
+        self.engine = engine
+        self.texts = texts
+        self.locks = UserLocks()
+
+    async def handle(self, inbound: Inbound) -> list[Delivery]:
+        """Answer one inbound message; the result is already recorded in the outbox."""
+        async with self.locks.hold(f"{inbound.channel}:{inbound.external_id}"), \
+                self.db.session() as session:
+            shopkeeper = await shopkeepers.find_by_identity(
+                session, channel=inbound.channel, external_id=inbound.external_id)
+            if shopkeeper is None:
+                shopkeeper = await shopkeepers.create(
+                    session, channel=inbound.channel, external_id=inbound.external_id,
+                    language=_language(inbound.language_hint))
+            assert shopkeeper.id is not None
+            run = await runs.open_run(session, shopkeeper_id=shopkeeper.id)
+            turn = _Turn(session, shopkeeper, run, shopkeeper.language)
+            if inbound.command is not None:
+                messages = await self._command(turn, inbound.command)
+            else:
+                messages = await self._reply(turn, inbound.reply or Reply(text=""))
+            return await self._record(turn, inbound, messages)
+
+    # -- commands -----------------------------------------------------------------------
+
+    async def _command(self, turn: _Turn, command: str) -> list[Outbound]:
+        say = self.texts.get
+        match command:
+            case "start":
+                return await self._start(turn)
+            case "help":
+                return [Outbound(say(turn.lang, "help"))]
+            case "privacy":
+                return [Outbound(say(turn.lang, "privacy"))]
+            case "language":
+                return [self._language_prompt(turn.lang)]
+            case "stop":
+                await self._pause(turn, opt_out=True)
+                return [Outbound(say(turn.lang, "stopped"))]
+            case "results":
+                return await self._results(turn)
+            case "restart":
+                if not _consented(turn):
+                    return await self._start(turn)
+                return [Outbound(say(turn.lang, "restarting")),
+                        *await self._begin(turn, ASSESSMENT)]
+            case _:
+                return [Outbound(say(turn.lang, "unknown_command", command=command[:32]))]
+
+    async def _start(self, turn: _Turn) -> list[Outbound]:
+        assert turn.shopkeeper is not None
+        if turn.shopkeeper.opted_out:
+            await shopkeepers.update(turn.session, shopkeeper=turn.shopkeeper, opted_out=False)
+        if turn.run is not None:
+            return [Outbound(self.texts.get(turn.lang, "welcome_back")),
+                    *await self._resume(turn)]
+        if not _consented(turn):
+            return await self._begin(turn, ONBOARDING)
+        if await runs.latest_result(turn.session, shopkeeper_id=turn.shopkeeper.id or 0):
+            return [Outbound(self.texts.get(turn.lang, "welcome_back_done"))]
+        return await self._begin(turn, ASSESSMENT)
+
+    def _language_prompt(self, lang: str) -> Outbound:
+        buttons = tuple(Button(code, self.texts.get(code, "language_name")) for code in LANGUAGES)
+        return Outbound(self.texts.get(lang, "language_prompt"), buttons, ref=LANGUAGE_REF)
+
+    async def _results(self, turn: _Turn) -> list[Outbound]:
+        assert turn.shopkeeper is not None and turn.shopkeeper.id is not None
+        latest = await runs.latest_result(turn.session, shopkeeper_id=turn.shopkeeper.id)
+        run = await runs.run_by_id(turn.session, run_id=latest.run_id) if latest else None
+        flow = await self.flows.pinned(turn.session, run.flow_key) if run else None
+        if run is None or flow is None:
+            return [Outbound(self.texts.get(turn.lang, "no_results"))]
+        return await self._report(turn, flow, RunState.from_data(run.state))
+
+    # -- replies ------------------------------------------------------------------------
+
+    async def _reply(self, turn: _Turn, reply: Reply) -> list[Outbound]:
+        assert turn.shopkeeper is not None
+        if reply.ref == LANGUAGE_REF:
+            return await self._set_language(turn, reply.choice or "")
+        if turn.run is None:
+            if not _consented(turn):
+                return await self._begin(turn, ONBOARDING)
+            return [Outbound(self.texts.get(turn.lang, "unexpected_text"))]
+        flow = await self.flows.pinned(turn.session, turn.run.flow_key)
+        if flow is None:  # a run from a flow this deployment no longer knows
+            return await self._begin(turn, turn.run.flow_id)
+        state = RunState.from_data(turn.run.state)
+        ctx = self._context(turn)
+        if self._means(turn.lang, reply, PAUSE, "pause_words", state):
+            await self._pause(turn, opt_out=False)
+            return [Outbound(self.texts.get(turn.lang, "paused"))]
+        if self._means(turn.lang, reply, BACK, "back_words", state):
+            step = self.engine.back(flow, state, ctx)
+        else:
+            step = self.engine.answer(flow, state, reply, ctx)
+        if step.stale:
+            return [Outbound(self.texts.get(turn.lang, "stale_button"))]
+        return await self._after_step(turn, flow, state, step)
+
+    def _means(self, lang: str, reply: Reply, button: str, words: str, state: RunState) -> bool:
+        """Did the user press ``button`` (on the current prompt) or type one of ``words``?"""
+        if reply.choice == button:
+            return reply.ref is None or reply.ref == str(state.seq)
+        typed = normalize(reply.text or "")
+        return bool(typed) and typed in {normalize(w) for w in self.texts.words(lang, words)}
+
+    async def _set_language(self, turn: _Turn, code: str) -> list[Outbound]:
+        assert turn.shopkeeper is not None
+        if code not in LANGUAGES:
+            return [self._language_prompt(turn.lang)]
+        await shopkeepers.update(turn.session, shopkeeper=turn.shopkeeper, language=code,
+                                 language_chosen=True)
+        turn.lang = code
+        return [Outbound(self.texts.get(code, "language_set")), *await self._resume(turn)]
+
+    # -- running flows ------------------------------------------------------------------
+
+    async def _begin(self, turn: _Turn, flow_id: str) -> list[Outbound]:
+        assert turn.shopkeeper is not None and turn.shopkeeper.id is not None
+        flow = self.flows.latest(flow_id)
+        await self.flows.remember(turn.session, flow)
+        step, state = self.engine.start(flow, self._context(turn))
+        turn.run = await runs.start_run(turn.session, shopkeeper_id=turn.shopkeeper.id,
+                                        flow_id=flow.id, flow_key=flow.key, state=state.to_data())
+        return await self._after_step(turn, flow, state, step)
+
+    async def _resume(self, turn: _Turn) -> list[Outbound]:
+        if turn.run is None:
+            return []
+        flow = await self.flows.pinned(turn.session, turn.run.flow_key)
+        if flow is None:
+            return await self._begin(turn, turn.run.flow_id)
+        state = RunState.from_data(turn.run.state)
+        step = self.engine.prompt(flow, state, self._context(turn))
+        await runs.save_run(turn.session, run=turn.run, state=state.to_data(),
+                            status=RunStatus.ACTIVE)
+        return step.messages
+
+    async def _pause(self, turn: _Turn, *, opt_out: bool) -> None:
+        if turn.run is not None:
+            await runs.save_run(turn.session, run=turn.run, state=turn.run.state,
+                                status=RunStatus.PAUSED)
+        if opt_out and turn.shopkeeper is not None:
+            await shopkeepers.update(turn.session, shopkeeper=turn.shopkeeper, opted_out=True)
+
+    async def _after_step(self, turn: _Turn, flow: Flow, state: RunState,
+                          step: Step) -> list[Outbound]:
+        """Apply what the engine decided: profile fields, the end of a flow, the next flow."""
+        assert turn.run is not None and turn.shopkeeper is not None
+        for event in step.events:
+            if isinstance(event, Saved):
+                await self._save(turn, event)
+        messages = list(step.messages)
+        done = step.finished
+        if done is None:
+            await runs.save_run(turn.session, run=turn.run, state=state.to_data(),
+                                status=RunStatus.ACTIVE)
+            return messages
+        await runs.save_run(turn.session, run=turn.run, state=state.to_data(),
+                            status=RunStatus.COMPLETED)
+        messages.extend(await self._finish(turn, flow, state, done))
+        return messages
+
+    async def _finish(self, turn: _Turn, flow: Flow, state: RunState,
+                      done: Finished) -> list[Outbound]:
+        assert turn.shopkeeper is not None and turn.shopkeeper.id is not None
+        if done.outcome == "refused":
+            # No consent: keep nothing about this person, not even that they came by.
+            await shopkeepers.forget(turn.session, shopkeeper_id=turn.shopkeeper.id)
+            turn.shopkeeper = None
+            return []
+        if done.next_flow is not None:
+            turn.run = None
+            return await self._begin(turn, done.next_flow)
+        if flow.themes:
+            assert turn.run is not None and turn.run.id is not None
+            result = score(flow, state.answers, self._context(turn).profile)
+            await runs.add_result(turn.session, shopkeeper_id=turn.shopkeeper.id,
+                                  run_id=turn.run.id, flow_key=flow.key,
+                                  scores=result.scores, overall=result.overall)
+            return await self._report(turn, flow, state)
+        return []
+
+    async def _report(self, turn: _Turn, flow: Flow, state: RunState) -> list[Outbound]:
+        """The result in words and as a radar chart."""
+        result = score(flow, state.answers, self._context(turn).profile)
+        names = report.theme_names(flow, turn.lang)
+        png = await asyncio.to_thread(
+            render_radar, [names[t.id] for t in flow.themes],
+            [result.scores[t.id] for t in flow.themes],
+            self.texts.get(turn.lang, "chart_title"))
+        caption = self.texts.get(turn.lang, "chart_caption", score=result.overall)
+        chart = Outbound(caption, image=Image("kiss-coach-resultaat.png", png, caption))
+        words = report.render(flow, result, self.texts, turn.lang)
+        return [words[0], chart, *words[1:]]
+
+    async def _save(self, turn: _Turn, event: Saved) -> None:
+        assert turn.shopkeeper is not None
+        values: dict[str, object]
+        match event.field:
+            case "language":
+                values = {"language": event.value, "language_chosen": True}
+                turn.lang = event.value
+            case "consent":
+                values = ({"consent_at": utcnow(), "consent_version": CONSENT_VERSION}
+                          if event.value == "yes" else {})
+            case "municipality":
+                values = {"municipality": event.value, "municipality_input": event.raw}
+            case name:
+                values = {name: event.value}
+        if values:
+            await shopkeepers.update(turn.session, shopkeeper=turn.shopkeeper, **values)
+
+    def _context(self, turn: _Turn) -> Context:
+        profile = shopkeepers.profile_of(turn.shopkeeper) if turn.shopkeeper else {}
+        return Context(turn.lang, profile)
+
+    # -- the outbox ---------------------------------------------------------------------
+
+    async def _record(self, turn: _Turn, inbound: Inbound,
+                      messages: list[Outbound]) -> list[Delivery]:
+        deliveries = []
+        for message in messages:
+            row_id = None
+            if turn.shopkeeper is not None and turn.shopkeeper.id is not None:
+                row = await outbox.record(
+                    turn.session, shopkeeper_id=turn.shopkeeper.id, channel=inbound.channel,
+                    external_id=inbound.external_id, payload=message.to_data(),
+                    image=message.image.data if message.image else None)
+                row_id = row.id
+            deliveries.append(Delivery(row_id, inbound.channel, inbound.external_id, message,
+                                       turn.lang))
+        return deliveries
+
+    async def delivered(self, deliveries: list[Delivery]) -> None:
+        """Mark messages as sent once the channel has delivered them."""
+        ids = [d.outbox_id for d in deliveries if d.outbox_id is not None]
+        if ids:
+            async with self.db.session() as session:
+                await outbox.mark_sent(session, ids=ids)
+
+
+def _consented(turn: _Turn) -> bool:
+    return turn.shopkeeper is not None and turn.shopkeeper.consent_at is not None
+
+
+def _language(hint: str | None) -> str:
+    code = (hint or "").split("-")[0].lower()
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE

@@ -1,0 +1,100 @@
+"""The database: an async SQLAlchemy engine, sessions, and migrations on start.
+
+SQLite (a file) is the default; any SQLAlchemy URL works, PostgreSQL through psycopg 3 in
+production. ``Database.upgrade()`` runs the Alembic migrations, so an empty database is
+brought up to date the first time the bot starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def async_url(url: str) -> str:
+    """Pick the async driver for a plain URL (``sqlite:///x`` → ``sqlite+aiosqlite:///x``)."""
+    for plain, driver in (("sqlite://", "sqlite+aiosqlite://"),
+                          ("postgresql://", "postgresql+psycopg://"),
+                          ("postgres://", "postgresql+psycopg://")):
+        if url.startswith(plain):
+            return driver + url[len(plain):]
+    return url
+
+
+class Database:
+    """Owns the engine; ``async with db.session() as s`` is one transaction."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = async_url(url)
+        options: dict[str, Any] = {"echo": echo}
+        if self.url.startswith("sqlite"):
+            _make_parent_dir(self.url)
+        else:
+            options.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
+        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        if self.url.startswith("sqlite"):
+            sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work is committed on success and rolled back on error."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def upgrade(self) -> None:
+        """Apply every pending migration (idempotent)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+
+    async def revision(self) -> str | None:
+        """The migration the database is at, or None when it is empty."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(
+                lambda c: MigrationContext.configure(c).get_current_revision())
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _upgrade(connection: sa.Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _make_parent_dir(url: str) -> None:
+    path = sa.make_url(url).database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Foreign keys make "delete a shopkeeper" delete everything about them; WAL lets the
+    # sender read while the conversation writes.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

@@ -1,0 +1,43 @@
+"""The outbox: every message is recorded before it is sent, with the outcome after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import OutboxMessage, OutboxStatus, utcnow
+
+
+async def record(session: AsyncSession, *, shopkeeper_id: int, channel: str, external_id: str,
+                 payload: dict[str, Any], image: bytes | None = None) -> OutboxMessage:
+    message = OutboxMessage(shopkeeper_id=shopkeeper_id, channel=channel,
+                            external_id=external_id, payload=payload, image=image)
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def mark_sent(session: AsyncSession, *, ids: list[int]) -> None:
+    if ids:
+        await session.execute(
+            sa.update(OutboxMessage).where(OutboxMessage.id.in_(ids))  # type: ignore[union-attr]
+            .values(status=OutboxStatus.SENT, sent_at=utcnow(),
+                    attempts=OutboxMessage.attempts + 1))
+
+
+async def mark_failed(session: AsyncSession, *, message_id: int, error: str) -> None:
+    await session.execute(
+        sa.update(OutboxMessage).where(OutboxMessage.id == message_id)
+        .values(status=OutboxStatus.FAILED, error=error[:500],
+                attempts=OutboxMessage.attempts + 1))
+
+
+async def pending(session: AsyncSession, *, channel: str, limit: int = 100) -> list[OutboxMessage]:
+    """Messages still to deliver on ``channel``, oldest first."""
+    statement = (sa.select(OutboxMessage)
+                 .where(OutboxMessage.channel == channel,
+                        OutboxMessage.status == OutboxStatus.PENDING)
+                 .order_by(OutboxMessage.id).limit(limit))  # type: ignore[arg-type]
+    return list((await session.execute(statement)).scalars())

@@ -1,0 +1,62 @@
+"""Finding, creating, updating and forgetting shopkeepers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import Identity, Shopkeeper, utcnow
+
+#: Profile fields a flow may set (``save_as``); consent and language are handled apart.
+PROFILE_FIELDS = frozenset({"shop_name", "municipality", "shop_type", "team_size"})
+
+
+async def find_by_identity(session: AsyncSession, *, channel: str,
+                           external_id: str) -> Shopkeeper | None:
+    """The shopkeeper behind a channel address, or None for a stranger."""
+    statement = (sa.select(Shopkeeper).join(Identity, Identity.shopkeeper_id == Shopkeeper.id)
+                 .where(Identity.channel == channel, Identity.external_id == external_id))
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def create(session: AsyncSession, *, channel: str, external_id: str,
+                 language: str) -> Shopkeeper:
+    """A new shopkeeper reachable at (channel, external_id); no personal data yet."""
+    shopkeeper = Shopkeeper(language=language)
+    session.add(shopkeeper)
+    await session.flush()
+    assert shopkeeper.id is not None
+    session.add(Identity(channel=channel, external_id=external_id, shopkeeper_id=shopkeeper.id))
+    await session.flush()
+    return shopkeeper
+
+
+async def update(session: AsyncSession, *, shopkeeper: Shopkeeper, **values: Any) -> None:
+    """Set columns on ``shopkeeper`` and bump ``updated_at``."""
+    for name, value in values.items():
+        if not hasattr(Shopkeeper, name):
+            raise AttributeError(f"shopkeeper has no field '{name}'")
+        setattr(shopkeeper, name, value)
+    shopkeeper.updated_at = utcnow()
+    session.add(shopkeeper)
+    await session.flush()
+
+
+async def forget(session: AsyncSession, *, shopkeeper_id: int) -> None:
+    """Delete the shopkeeper and, by cascade, every row about them."""
+    await session.execute(sa.delete(Shopkeeper).where(Shopkeeper.id == shopkeeper_id))
+
+
+async def addresses(session: AsyncSession, *, shopkeeper_id: int) -> list[Identity]:
+    """Every channel address of one shopkeeper."""
+    statement = sa.select(Identity).where(Identity.shopkeeper_id == shopkeeper_id)
+    return list((await session.execute(statement)).scalars())
+
+
+def profile_of(shopkeeper: Shopkeeper) -> dict[str, str]:
+    """The fields flows may read (skip conditions, placeholders)."""
+    values = {name: getattr(shopkeeper, name) for name in PROFILE_FIELDS}
+    values["language"] = shopkeeper.language
+    return {k: str(v) for k, v in values.items() if v is not None}

@@ -1,0 +1,87 @@
+"""Shared fixtures: the shipped flows, and a fresh database per test (SQLite always,
+PostgreSQL too when ``KISS_TEST_POSTGRES_URL`` names a server)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bot.app import App, build
+from bot.config import Settings
+from flows.definition import Flow
+from flows.engine import Engine
+from flows.loader import load_library
+from flows.texts import Texts
+from storage.database import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOWS = ROOT / "flows"
+POSTGRES_URL = os.environ.get("KISS_TEST_POSTGRES_URL")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden/*.out from the current behaviour")
+
+
+@pytest.fixture(scope="session")
+def library() -> dict[str, Flow]:
+    return load_library(FLOWS)
+
+
+@pytest.fixture(scope="session")
+def texts() -> Texts:
+    return Texts.load(FLOWS / "texts")
+
+
+@pytest.fixture(scope="session")
+def engine(texts: Texts) -> Engine:
+    return Engine(texts)
+
+
+def _backends() -> list[str]:
+    return ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+@pytest.fixture(params=_backends())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database that exists for this test only."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'kiss.sqlite3'}"
+        return
+    assert POSTGRES_URL is not None
+    admin = sa.create_engine(sa.make_url(POSTGRES_URL).set(drivername="postgresql+psycopg"),
+                             isolation_level="AUTOCOMMIT")
+    name = f"kiss_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(POSTGRES_URL).set(drivername="postgresql+psycopg",
+                                            database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, charts_dir=tmp_path / "charts",
+                    telegram_api_base_url="http://127.0.0.1:9/bot", log_level="INFO")
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[App]:
+    app = await build(settings)
+    yield app
+    await app.close()
+
+
+@pytest.fixture
+async def db(app: App) -> Database:
+    return app.db
