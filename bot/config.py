@@ -40,7 +40,7 @@ class Settings:
             raise ConfigError(f"cannot read {path}: {exc}") from exc
 
         def value(section: str, key: str, variable: str) -> str:
-            if variable in env and env[variable]:
+            if env.get(variable):
                 return env[variable]
             try:
                 found: Any = data[section][key]

@@ -211,7 +211,8 @@ class Engine:
             if state.history:
                 buttons.append(Button(BACK, self.texts.get(ctx.lang, "btn_back")))
             buttons.append(Button(PAUSE, self.texts.get(ctx.lang, "btn_pause")))
-        step.messages.append(Outbound(text, tuple(buttons), ref=str(state.seq) if buttons else None))
+        ref = str(state.seq) if buttons else None
+        step.messages.append(Outbound(text, tuple(buttons), ref=ref))
 
     def _reprompt(self, flow: Flow, state: RunState, ctx: Context, step: Step) -> Step:
         if state.node_id is not None:

@@ -251,7 +251,7 @@ def _node(check: _Checker, item: Any, line: int, theme_ids: set[str]) -> Node | 
     for key in sorted(set(item) - _NODE_KEYS):
         fail(f"unknown key '{key}'")
     try:
-        node_type = NodeType(item.get("type"))
+        node_type = NodeType(str(item.get("type")))
     except ValueError:
         fail(f"type {item.get('type')!r} is not one of {', '.join(t.value for t in NodeType)}")
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
 #: Button ids that steer rather than answer ("back one question", "continue later").
 BACK, PAUSE = "_back", "_pause"
 

@@ -229,7 +229,7 @@ class ShopkeeperChat:
         if flow.themes:
             assert turn.run is not None and turn.run.id is not None
             result = score(flow, state.answers, self._context(turn).profile)
-            await runs.add_result(turn.session, shopkeeper_id=turn.shopkeeper.id,
+            await runs.add_result(turn.session, shopkeeper_id=turn.run.shopkeeper_id,
                                   run_id=turn.run.id, flow_key=flow.key,
                                   scores=result.scores, overall=result.overall)
             return await self._report(turn, flow, state)

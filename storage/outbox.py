@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.tables import OutboxMessage, OutboxStatus, utcnow
 
@@ -22,22 +23,22 @@ async def record(session: AsyncSession, *, shopkeeper_id: int, channel: str, ext
 async def mark_sent(session: AsyncSession, *, ids: list[int]) -> None:
     if ids:
         await session.execute(
-            sa.update(OutboxMessage).where(OutboxMessage.id.in_(ids))  # type: ignore[union-attr]
+            sa.update(OutboxMessage).where(col(OutboxMessage.id).in_(ids))
             .values(status=OutboxStatus.SENT, sent_at=utcnow(),
-                    attempts=OutboxMessage.attempts + 1))
+                    attempts=col(OutboxMessage.attempts) + 1))
 
 
 async def mark_failed(session: AsyncSession, *, message_id: int, error: str) -> None:
     await session.execute(
-        sa.update(OutboxMessage).where(OutboxMessage.id == message_id)
+        sa.update(OutboxMessage).where(col(OutboxMessage.id) == message_id)
         .values(status=OutboxStatus.FAILED, error=error[:500],
-                attempts=OutboxMessage.attempts + 1))
+                attempts=col(OutboxMessage.attempts) + 1))
 
 
 async def pending(session: AsyncSession, *, channel: str, limit: int = 100) -> list[OutboxMessage]:
     """Messages still to deliver on ``channel``, oldest first."""
     statement = (sa.select(OutboxMessage)
-                 .where(OutboxMessage.channel == channel,
-                        OutboxMessage.status == OutboxStatus.PENDING)
-                 .order_by(OutboxMessage.id).limit(limit))  # type: ignore[arg-type]
+                 .where(col(OutboxMessage.channel) == channel,
+                        col(OutboxMessage.status) == OutboxStatus.PENDING)
+                 .order_by(col(OutboxMessage.id)).limit(limit))
     return list((await session.execute(statement)).scalars())

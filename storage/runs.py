@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.tables import AssessmentResult, FlowSnapshot, Run, RunStatus, utcnow
 
@@ -27,9 +28,9 @@ async def flow_source(session: AsyncSession, *, key: str) -> str | None:
 
 async def open_run(session: AsyncSession, *, shopkeeper_id: int) -> Run | None:
     """The run the shopkeeper is in (active or paused), newest first."""
-    statement = (sa.select(Run).where(Run.shopkeeper_id == shopkeeper_id,
-                                      Run.status.in_(OPEN))  # type: ignore[attr-defined]
-                 .order_by(Run.id.desc()).limit(1))  # type: ignore[union-attr]
+    statement = (sa.select(Run).where(col(Run.shopkeeper_id) == shopkeeper_id,
+                                      col(Run.status).in_(OPEN))
+                 .order_by(col(Run.id).desc()).limit(1))
     return (await session.execute(statement)).scalar_one_or_none()
 
 
@@ -37,8 +38,8 @@ async def start_run(session: AsyncSession, *, shopkeeper_id: int, flow_id: str, 
                     state: dict[str, Any]) -> Run:
     """Close any open run and start a new one."""
     await session.execute(
-        sa.update(Run).where(Run.shopkeeper_id == shopkeeper_id,
-                             Run.status.in_(OPEN))  # type: ignore[attr-defined]
+        sa.update(Run).where(col(Run.shopkeeper_id) == shopkeeper_id,
+                             col(Run.status).in_(OPEN))
         .values(status=RunStatus.ABANDONED, updated_at=utcnow()))
     run = Run(shopkeeper_id=shopkeeper_id, flow_id=flow_id, flow_key=flow_key, state=state)
     session.add(run)
@@ -69,8 +70,8 @@ async def add_result(session: AsyncSession, *, shopkeeper_id: int, run_id: int, 
 
 async def latest_result(session: AsyncSession, *, shopkeeper_id: int) -> AssessmentResult | None:
     statement = (sa.select(AssessmentResult)
-                 .where(AssessmentResult.shopkeeper_id == shopkeeper_id)
-                 .order_by(AssessmentResult.id.desc()).limit(1))  # type: ignore[union-attr]
+                 .where(col(AssessmentResult.shopkeeper_id) == shopkeeper_id)
+                 .order_by(col(AssessmentResult.id).desc()).limit(1))
     return (await session.execute(statement)).scalar_one_or_none()
 
 

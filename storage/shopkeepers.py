@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.tables import Identity, Shopkeeper, utcnow
 
@@ -16,8 +17,8 @@ PROFILE_FIELDS = frozenset({"shop_name", "municipality", "shop_type", "team_size
 async def find_by_identity(session: AsyncSession, *, channel: str,
                            external_id: str) -> Shopkeeper | None:
     """The shopkeeper behind a channel address, or None for a stranger."""
-    statement = (sa.select(Shopkeeper).join(Identity, Identity.shopkeeper_id == Shopkeeper.id)
-                 .where(Identity.channel == channel, Identity.external_id == external_id))
+    statement = (sa.select(Shopkeeper).join(Identity, col(Identity.shopkeeper_id) == Shopkeeper.id)
+                 .where(col(Identity.channel) == channel, col(Identity.external_id) == external_id))
     return (await session.execute(statement)).scalar_one_or_none()
 
 
@@ -46,12 +47,12 @@ async def update(session: AsyncSession, *, shopkeeper: Shopkeeper, **values: Any
 
 async def forget(session: AsyncSession, *, shopkeeper_id: int) -> None:
     """Delete the shopkeeper and, by cascade, every row about them."""
-    await session.execute(sa.delete(Shopkeeper).where(Shopkeeper.id == shopkeeper_id))
+    await session.execute(sa.delete(Shopkeeper).where(col(Shopkeeper.id) == shopkeeper_id))
 
 
 async def addresses(session: AsyncSession, *, shopkeeper_id: int) -> list[Identity]:
     """Every channel address of one shopkeeper."""
-    statement = sa.select(Identity).where(Identity.shopkeeper_id == shopkeeper_id)
+    statement = sa.select(Identity).where(col(Identity.shopkeeper_id) == shopkeeper_id)
     return list((await session.execute(statement)).scalars())
 
 
