@@ -1,0 +1,79 @@
+"""The terminal chat as a real process: scripted through a pipe, killed, started again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def chat_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KISS_", "TELEGRAM_"))}
+    env["KISS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'kiss.sqlite3'}"
+    env["KISS_CHARTS_DIR"] = str(tmp_path / "charts")
+    return env
+
+
+async def start_chat(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "chat", "--user", "piet", *args, cwd=tmp_path,
+        env=chat_env(tmp_path), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+
+
+async def read_until(process: asyncio.subprocess.Process, marker: str) -> str:
+    assert process.stdout is not None
+    seen = ""
+    while marker not in seen:
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+        if not line:
+            raise AssertionError(f"chat ended before {marker!r}:\n{seen}")
+        seen += line.decode()
+    return seen
+
+
+async def test_killed_mid_assessment_resumes_at_the_same_question(tmp_path: Path) -> None:
+    chat = await start_chat(tmp_path)
+    assert chat.stdin is not None
+    chat.stdin.write("1\nja\nBakkerij Dewitte\nRoeselare\n1\n2\n1\n2\n".encode())
+    await chat.stdin.drain()
+    await read_until(chat, "Vraag 3 van 24")
+    chat.send_signal(signal.SIGKILL)
+    await chat.wait()
+
+    again = await start_chat(tmp_path)
+    output = await read_until(again, "Vraag 3 van 24")
+    assert "Welkom terug" in output
+    assert "Vraag 1 van 24" not in output
+    again.send_signal(signal.SIGKILL)
+    await again.wait()
+
+
+async def test_piped_chat_runs_the_whole_journey_and_saves_the_chart(tmp_path: Path) -> None:
+    answers = ["2", "1", "Corner Shop", "Bruges", "7", "1"] + ["1"] * 23
+    chat = await start_chat(tmp_path, "--lang", "en")
+    stdout, stderr = await asyncio.wait_for(
+        chat.communicate("\n".join(answers).encode() + b"\n"), timeout=120)
+    output = stdout.decode()
+    assert chat.returncode == 0, stderr.decode()
+    assert "Your result: 100/100" in output
+    charts = list((tmp_path / "charts").glob("*.png"))
+    assert len(charts) == 1
+    assert str(charts[0]) in output
+    assert charts[0].read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("command", [["flows", "check"], ["db", "upgrade"]])
+async def test_other_commands_exit_cleanly(tmp_path: Path, command: list[str]) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *command, cwd=tmp_path, env=chat_env(tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    assert stdout.strip()

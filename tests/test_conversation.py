@@ -1,0 +1,188 @@
+"""The shopkeeper's conversation on a real database (SQLite, and PostgreSQL when configured)."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bot.app import App, build
+from bot.config import Settings
+from flows.messages import Reply
+from handlers.inbound import Delivery, Inbound
+from storage import shopkeepers
+from storage.tables import AssessmentResult, FlowSnapshot, Identity, OutboxMessage, Run, Shopkeeper
+
+CHAT = "test"
+
+
+async def say(app: App, text: str, user: str = "u1", **extra: str) -> list[Delivery]:
+    if text.startswith("/"):
+        inbound = Inbound(CHAT, user, command=text[1:], **extra)  # type: ignore[arg-type]
+    else:
+        inbound = Inbound(CHAT, user, reply=Reply(text=text))
+    deliveries = await app.shopkeeper.handle(inbound)
+    await app.shopkeeper.delivered(deliveries)
+    return deliveries
+
+
+def texts_of(deliveries: list[Delivery]) -> str:
+    return "\n---\n".join(d.message.text for d in deliveries)
+
+
+async def onboard(app: App, user: str = "u1", team: str = "2") -> list[Delivery]:
+    await say(app, "/start", user)
+    for answer in ("Nederlands", "ja", "Bakkerij Dewitte", "Kortrijk", "voeding"):
+        await say(app, answer, user)
+    return await say(app, team, user)
+
+
+async def count(app: App, table: type) -> int:
+    async with app.db.session() as session:
+        return (await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+
+
+async def test_onboarding_stores_the_profile_with_consent(app: App) -> None:
+    last = await onboard(app)
+    assert "Vraag 1 van 24" in texts_of(last)
+    async with app.db.session() as session:
+        person = await shopkeepers.find_by_identity(session, channel=CHAT, external_id="u1")
+    assert person is not None
+    assert (person.shop_name, person.municipality, person.shop_type, person.team_size) == (
+        "Bakkerij Dewitte", "Kortrijk", "food", "2_4")
+    assert person.consent_at is not None and person.consent_at.tzinfo is not None
+    assert person.consent_version
+
+
+async def test_refusing_consent_keeps_nothing(app: App) -> None:
+    await say(app, "/start")
+    await say(app, "1")
+    goodbye = await say(app, "nee")
+    assert "bewaar ik niets" in texts_of(goodbye)
+    assert all(d.outbox_id is None for d in goodbye)
+    for table in (Shopkeeper, Identity, Run, OutboxMessage):
+        assert await count(app, table) == 0, table.__name__
+
+
+async def test_the_whole_assessment_gives_a_result_and_a_chart(app: App) -> None:
+    await onboard(app)
+    deliveries: list[Delivery] = []
+    for _ in range(24):
+        deliveries = await say(app, "1")
+    words = texts_of(deliveries)
+    assert "Je resultaat: 100/100 (Voorloper)" in words
+    charts = [d.message.image for d in deliveries if d.message.image is not None]
+    assert len(charts) == 1 and charts[0].data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert await count(app, AssessmentResult) == 1
+    again = await say(app, "/results")
+    assert "Je resultaat: 100/100" in texts_of(again)
+    assert "Welkom terug" in texts_of(await say(app, "/start"))
+
+
+async def test_every_message_is_in_the_outbox_and_marked_sent(app: App) -> None:
+    await onboard(app)
+    async with app.db.session() as session:
+        statuses = (await session.execute(sa.select(OutboxMessage.status))).scalars().all()
+    assert statuses and set(statuses) == {"sent"}
+
+
+async def test_pause_then_start_resumes_at_the_same_question(app: App) -> None:
+    await onboard(app)
+    for answer in ("1", "2", "3"):
+        await say(app, answer)
+    assert "ik hou je antwoorden bij" in texts_of(await say(app, "later"))
+    resumed = await say(app, "/start")
+    assert "Welkom terug" in resumed[0].message.text
+    assert resumed[-1].message.text.startswith("Vraag 4 van 24")
+
+
+async def test_resume_after_a_restart_of_the_bot(settings: Settings) -> None:
+    first = await build(settings)
+    await onboard(first)
+    for answer in ("1", "2", "3", "1", "2"):
+        await say(first, answer)
+    await first.close()
+
+    second = await build(settings)  # a new process would do exactly this
+    try:
+        resumed = await say(second, "/start")
+        assert resumed[-1].message.text.startswith("Vraag 6 van 24")
+    finally:
+        await second.close()
+
+
+async def test_a_run_keeps_its_flow_version_when_the_file_changes(
+        settings: Settings, tmp_path: Path) -> None:
+    flows_dir = tmp_path / "flows"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "flows", flows_dir)
+    first = await build(settings, flows_dir=flows_dir)
+    await onboard(first)
+    await say(first, "1")
+    old_key = (await _open_run(first)).flow_key
+    await first.close()
+
+    path = flows_dir / "assessment.toml"
+    path.write_text(path.read_text().replace(
+        "Heb je het voorbije jaar je winkel bekeken", "NIEUWE VRAAG: heb je je winkel bekeken"))
+    second = await build(settings, flows_dir=flows_dir)
+    try:
+        assert second.shopkeeper.flows.latest("assessment").key != old_key
+        # halfway through: still the old wording, from the stored snapshot
+        resumed = texts_of(await say(second, "/start"))
+        assert "Heb je het voorbije jaar je winkel bekeken" in resumed
+        assert "NIEUWE VRAAG" not in resumed
+        # someone new gets the new version
+        await onboard(second, user="u2")
+        fresh = texts_of(await say(second, "1", user="u2"))
+        assert "NIEUWE VRAAG" in fresh
+        async with second.db.session() as session:
+            assert await session.get(FlowSnapshot, old_key) is not None
+    finally:
+        await second.close()
+
+
+async def _open_run(app: App) -> Run:
+    async with app.db.session() as session:
+        return (await session.execute(sa.select(Run).where(Run.status == "active"))).scalar_one()
+
+
+async def test_stop_opts_out_and_start_opts_back_in(app: App) -> None:
+    await onboard(app)
+    assert "geen berichten meer" in texts_of(await say(app, "/stop"))
+    async with app.db.session() as session:
+        person = await shopkeepers.find_by_identity(session, channel=CHAT, external_id="u1")
+        assert person is not None and person.opted_out
+    resumed = await say(app, "/start")
+    assert resumed[-1].message.text.startswith("Vraag 1 van 24")
+    async with app.db.session() as session:
+        person = await shopkeepers.find_by_identity(session, channel=CHAT, external_id="u1")
+        assert person is not None and not person.opted_out
+
+
+async def test_language_can_change_mid_assessment(app: App) -> None:
+    await onboard(app)
+    prompt = (await say(app, "/language"))[0].message
+    assert [b.id for b in prompt.buttons] == ["nl", "en", "fr"]
+    inbound = Inbound(CHAT, "u1", reply=Reply(choice="fr", ref=prompt.ref))
+    switched = await app.shopkeeper.handle(inbound)
+    assert switched[0].message.text == "D'accord, on continue en français."
+    assert switched[-1].message.text.startswith("Question 1 sur 24")
+
+
+async def test_unknown_commands_and_unexpected_text_get_a_friendly_pointer(app: App) -> None:
+    assert "/help" in texts_of(await say(app, "/dance"))
+    await onboard(app)
+    for _ in range(24):
+        await say(app, "2")
+    assert "/results" in texts_of(await say(app, "wat nu? 🤔"))
+
+
+async def test_language_hint_picks_the_first_language(settings: Settings) -> None:
+    app = await build(replace(settings))
+    try:
+        first = await say(app, "/start", "fr-user", language_hint="fr-BE")
+        assert "Je suis KI:SS Coach" in first[0].message.text
+    finally:
+        await app.close()
