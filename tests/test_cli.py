@@ -41,7 +41,7 @@ async def read_until(process: asyncio.subprocess.Process, marker: str) -> str:
 async def test_killed_mid_assessment_resumes_at_the_same_question(tmp_path: Path) -> None:
     chat = await start_chat(tmp_path)
     assert chat.stdin is not None
-    chat.stdin.write("1\nja\nBakkerij Dewitte\nRoeselare\n1\n2\n1\n2\n".encode())
+    chat.stdin.write(b"1\nja\nBakkerij Dewitte\nRoeselare\n1\n2\n1\n2\n")
     await chat.stdin.drain()
     await read_until(chat, "Vraag 3 van 24")
     chat.send_signal(signal.SIGKILL)

@@ -16,8 +16,9 @@ def test_shipped_defaults_are_sqlite_and_no_token() -> None:
 
 
 def test_environment_overrides_and_the_token_stays_out_of_repr() -> None:
-    settings = Settings.load(environ={"KISS_DATABASE_URL": "postgresql://x@db/kiss",
-                                      "TELEGRAM_BOT_TOKEN": "123:SECRET", "KISS_LOG_LEVEL": "debug"})
+    environ = {"KISS_DATABASE_URL": "postgresql://x@db/kiss", "TELEGRAM_BOT_TOKEN": "123:SECRET",
+               "KISS_LOG_LEVEL": "debug"}
+    settings = Settings.load(environ=environ)
     assert settings.database_url == "postgresql://x@db/kiss"
     assert settings.log_level == "DEBUG"
     assert settings.telegram_token == "123:SECRET"

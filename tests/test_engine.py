@@ -10,7 +10,7 @@ from flows.messages import BACK, PAUSE, Finished, Reply, Saved
 def start_assessment(engine: Engine, flow: Flow, profile: dict[str, str] | None = None,
                      lang: str = "nl") -> tuple[Context, RunState]:
     ctx = Context(lang, dict(profile or {}))
-    step, state = engine.start(flow, ctx)
+    _, state = engine.start(flow, ctx)
     assert state.node_id == flow.questions()[0].id
     return ctx, state
 
