@@ -27,6 +27,11 @@ class Settings:
     telegram_api_base_url: str
     log_level: str
     telegram_token: str | None = field(default=None, repr=False)  # secret: kept out of repr
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1:8443"
+    webhook_secret: str | None = field(default=None, repr=False)  # secret
+    admin_chat_id: int | None = None
+    concurrent_updates: int = 256
 
     @classmethod
     def load(cls, path: Path | None = None,
@@ -48,10 +53,25 @@ class Settings:
                 raise ConfigError(f"{path}: [{section}] {key} is missing") from None
             return str(found)
 
+        admin_chat = value("telegram", "admin_chat_id", "KISS_ADMIN_CHAT_ID")
+        webhook_url = value("telegram", "webhook_url", "KISS_WEBHOOK_URL")
+        webhook_secret = env.get("TELEGRAM_WEBHOOK_SECRET") or None
+        if webhook_url and not webhook_secret:
+            raise ConfigError("webhook mode needs TELEGRAM_WEBHOOK_SECRET in the environment")
+        try:
+            admin_chat_id = int(admin_chat) if admin_chat else None
+            concurrent = int(value("telegram", "concurrent_updates", "KISS_CONCURRENT_UPDATES"))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         return cls(
             database_url=value("database", "url", "KISS_DATABASE_URL"),
             charts_dir=Path(value("chat", "charts_dir", "KISS_CHARTS_DIR")),
             telegram_api_base_url=value("telegram", "api_base_url", "TELEGRAM_API_BASE_URL"),
             log_level=value("logging", "level", "KISS_LOG_LEVEL").upper(),
             telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
+            webhook_url=webhook_url,
+            webhook_listen=value("telegram", "webhook_listen", "KISS_WEBHOOK_LISTEN"),
+            webhook_secret=webhook_secret,
+            admin_chat_id=admin_chat_id,
+            concurrent_updates=concurrent,
         )

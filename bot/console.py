@@ -54,10 +54,12 @@ class ConsoleChat:
         return Inbound(CHANNEL, self.user, reply=Reply(text=text))
 
     async def _send(self, inbound: Inbound) -> None:
-        deliveries = await self.app.shopkeeper.handle(inbound)
+        await self.app.shopkeeper.handle(inbound, deliver=self._deliver)
+
+    async def _deliver(self, deliveries: list[Delivery]) -> list[Delivery]:
         for delivery in deliveries:
             self._show(delivery)
-        await self.app.shopkeeper.delivered(deliveries)
+        return deliveries
 
     def _show(self, delivery: Delivery) -> None:
         message = delivery.message

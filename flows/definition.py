@@ -66,6 +66,7 @@ class Node:
     save_as: str | None = None
     action: Localized | None = None  # first step to suggest when this question scores low
     skip_if: SkipIf | None = None
+    skip_when_known: bool = False  # skip when the profile already has the save_as field
     min_length: int = 1
     max_length: int = 200
     options: str | None = None  # name of the list a pick node picks from

@@ -45,8 +45,10 @@ class Context:
     profile: dict[str, str] = field(default_factory=dict)
 
 
-#: Button id for "type it again" under pick suggestions.
+#: Button id for "type it again" under pick suggestions, and the prefix of a suggestion's id
+#: (ids stay short: channels put them in callback data of at most 64 bytes).
 RETYPE = "_retype"
+SUGGESTION = "s"
 
 
 class Engine:
@@ -140,8 +142,10 @@ class Engine:
             state.suggestions = []
             self._ask(flow, node, state, ctx, step)
             return
-        if reply.choice in state.suggestions:
-            name = reply.choice
+        if reply.choice is not None and reply.choice.startswith(SUGGESTION):
+            index = reply.choice.removeprefix(SUGGESTION)
+            if index.isdigit() and int(index) < len(state.suggestions):
+                name = state.suggestions[int(index)]
         elif reply.text is not None:
             picked = self._suggestion_from_text(state, reply.text)
             if picked is not None:
@@ -153,7 +157,8 @@ class Engine:
                     state.suggestions = list(match.suggestions)
                     key = "pick_suggest" if match.suggestions else "pick_unknown"
                     state.seq += 1
-                    buttons = [Button(s, s) for s in match.suggestions]
+                    buttons = [Button(f"{SUGGESTION}{i}", name)
+                               for i, name in enumerate(match.suggestions)]
                     if buttons:
                         buttons.append(Button(RETYPE, self.texts.get(ctx.lang, "pick_retype")))
                     step.messages.append(Outbound(
@@ -195,9 +200,12 @@ class Engine:
 
     def _first_applicable(self, flow: Flow, position: int, ctx: Context) -> int | None:
         for index in range(position, len(flow.nodes)):
-            skip = flow.nodes[index].skip_if
-            if skip is None or not skip.applies(ctx.profile):
-                return index
+            node = flow.nodes[index]
+            if node.skip_if is not None and node.skip_if.applies(ctx.profile):
+                continue
+            if node.skip_when_known and node.save_as in ctx.profile:
+                continue  # e.g. the municipality came with the QR code on a poster
+            return index
         return None
 
     def _ask(self, flow: Flow, node: Node, state: RunState, ctx: Context, step: Step) -> None:

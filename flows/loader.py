@@ -45,7 +45,7 @@ PICK_LISTS = frozenset({"municipalities"})
 
 _NODE_KEYS = frozenset(
     {
-        "id", "type", "text", "theme", "choices", "save_as", "action", "skip_if",
+        "id", "type", "text", "theme", "choices", "save_as", "action", "skip_if", "skip_when_known",
         "min_length", "max_length", "options", "outcome", "next_flow",
     }
 )
@@ -268,6 +268,9 @@ def _node(check: _Checker, item: Any, line: int, theme_ids: set[str]) -> Node | 
         action = check.localized(item["action"], "action", node=node_id, line=line,
                                  max_length=280)
     skip_if = _skip_if(fail, item.get("skip_if"))
+    skip_when_known = item.get("skip_when_known", False)
+    if not isinstance(skip_when_known, bool) or (skip_when_known and save_as is None):
+        fail("skip_when_known must be true or false, and needs save_as")
 
     choices: tuple[Choice, ...] = ()
     if node_type is NodeType.CHOICE:
@@ -296,7 +299,8 @@ def _node(check: _Checker, item: Any, line: int, theme_ids: set[str]) -> Node | 
         return None
     return Node(
         id=node_id, type=node_type, text=text, line=line, theme=theme, choices=choices,
-        save_as=save_as, action=action, skip_if=skip_if, min_length=min_length,
+        save_as=save_as, action=action, skip_if=skip_if, skip_when_known=skip_when_known,
+        min_length=min_length,
         max_length=max_length, options=options, outcome=item.get("outcome"),
         next_flow=item.get("next_flow"),
     )

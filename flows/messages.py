@@ -41,13 +41,15 @@ class Outbound:
     """One message to the user.
 
     ``ref`` names the prompt the ``buttons`` answer; a press carrying another ``ref`` is
-    stale (an old question) and changes nothing.
+    stale (an old question) and changes nothing. A ``notice`` is a short remark about the
+    last action that a channel may show as a pop-up instead of a message (Telegram does).
     """
 
     text: str
     buttons: tuple[Button, ...] = ()
     ref: str | None = None
     image: Image | None = None
+    notice: bool = False
 
     def to_data(self) -> dict[str, Any]:
         """A JSON-able form for the outbox (the image travels separately as bytes)."""
@@ -58,6 +60,8 @@ class Outbound:
             data["ref"] = self.ref
         if self.image is not None:
             data["image"] = {"name": self.image.name, "caption": self.image.caption}
+        if self.notice:
+            data["notice"] = True
         return data
 
     @classmethod
@@ -70,6 +74,7 @@ class Outbound:
             buttons=tuple(Button(i, label) for i, label in data.get("buttons", [])),
             ref=data.get("ref"),
             image=image,
+            notice=bool(data.get("notice", False)),
         )
 
 

@@ -12,7 +12,8 @@ class Inbound:
     """One thing a user did, translated by a channel.
 
     Exactly one of ``command`` (``"start"``, ``"help"``, … without the slash) and ``reply``
-    is set. ``language_hint`` is what the platform says the user's language is.
+    is set. ``language_hint`` is what the platform says the user's language is;
+    ``update_id`` the platform's id of this update, so a redelivery is handled only once.
     """
 
     channel: str
@@ -21,6 +22,7 @@ class Inbound:
     command: str | None = None
     argument: str = ""
     language_hint: str | None = None
+    update_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

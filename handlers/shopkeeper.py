@@ -8,7 +8,8 @@ the outbound messages in one transaction. Channels then deliver what :meth:`hand
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +24,7 @@ from handlers.flow_versions import FlowVersions
 from handlers.inbound import Delivery, Inbound
 from handlers.locks import UserLocks
 from handlers.radar import render_radar
-from storage import outbox, runs, shopkeepers
+from storage import outbox, runs, shopkeepers, updates
 from storage.database import Database
 from storage.tables import Run, RunStatus, Shopkeeper, utcnow
 
@@ -32,6 +33,9 @@ ASSESSMENT = "assessment"
 LANGUAGE_REF = "lang"
 #: Bumped when the consent text changes materially; stored with each consent.
 CONSENT_VERSION = "2026-11"
+
+Deliver = Callable[[list[Delivery]], Awaitable[list[Delivery]]]
+"""A channel's send function: delivers what it can and returns what was delivered."""
 
 
 @dataclass(slots=True)
@@ -54,10 +58,25 @@ class ShopkeeperChat:
         self.texts = texts
         self.locks = UserLocks()
 
-    async def handle(self, inbound: Inbound) -> list[Delivery]:
-        """Answer one inbound message; the result is already recorded in the outbox."""
-        async with self.locks.hold(f"{inbound.channel}:{inbound.external_id}"), \
-                self.db.session() as session:
+    async def handle(self, inbound: Inbound, deliver: Deliver | None = None) -> list[Delivery]:
+        """Answer one inbound message.
+
+        The answer is recorded in the outbox before anything is sent. With ``deliver``, the
+        channel's send function, delivery happens under the user's lock too, so replies to
+        two quick messages never interleave; without it the caller delivers and then calls
+        :meth:`delivered`.
+        """
+        async with self.locks.hold(f"{inbound.channel}:{inbound.external_id}"):
+            deliveries = await self._turn(inbound)
+            if deliver is not None and deliveries:
+                await self.delivered(await deliver(deliveries))
+            return deliveries
+
+    async def _turn(self, inbound: Inbound) -> list[Delivery]:
+        async with self.db.session() as session:
+            if inbound.update_id is not None and not await updates.claim(
+                    session, channel=inbound.channel, key=inbound.update_id):
+                return []  # a redelivered update: it was answered the first time
             shopkeeper = await shopkeepers.find_by_identity(
                 session, channel=inbound.channel, external_id=inbound.external_id)
             if shopkeeper is None:
@@ -68,17 +87,18 @@ class ShopkeeperChat:
             run = await runs.open_run(session, shopkeeper_id=shopkeeper.id)
             turn = _Turn(session, shopkeeper, run, shopkeeper.language)
             if inbound.command is not None:
-                messages = await self._command(turn, inbound.command)
+                messages = await self._command(turn, inbound.command, inbound.argument)
             else:
                 messages = await self._reply(turn, inbound.reply or Reply(text=""))
             return await self._record(turn, inbound, messages)
 
     # -- commands -----------------------------------------------------------------------
 
-    async def _command(self, turn: _Turn, command: str) -> list[Outbound]:
+    async def _command(self, turn: _Turn, command: str, argument: str) -> list[Outbound]:
         say = self.texts.get
         match command:
             case "start":
+                await self._from_poster(turn, argument)
                 return await self._start(turn)
             case "help":
                 return [Outbound(say(turn.lang, "help"))]
@@ -112,6 +132,17 @@ class ShopkeeperChat:
             return [Outbound(self.texts.get(turn.lang, "welcome_back_done"))]
         return await self._begin(turn, ASSESSMENT)
 
+    async def _from_poster(self, turn: _Turn, argument: str) -> None:
+        """A deep link like ``?start=kortrijk`` (a QR code on a poster) names the municipality;
+        anything else in it is ignored."""
+        assert turn.shopkeeper is not None
+        if not argument or turn.shopkeeper.municipality is not None or _consented(turn):
+            return
+        match = self.engine.places.find(argument.replace("_", " "))
+        if match.name is not None:
+            await shopkeepers.update(turn.session, shopkeeper=turn.shopkeeper,
+                                     municipality=match.name)
+
     def _language_prompt(self, lang: str) -> Outbound:
         buttons = tuple(Button(code, self.texts.get(code, "language_name")) for code in LANGUAGES)
         return Outbound(self.texts.get(lang, "language_prompt"), buttons, ref=LANGUAGE_REF)
@@ -129,12 +160,21 @@ class ShopkeeperChat:
 
     async def _reply(self, turn: _Turn, reply: Reply) -> list[Outbound]:
         assert turn.shopkeeper is not None
+        if not reply.text and reply.choice is None:  # a sticker, a photo, a voice note
+            return [Outbound(self.texts.get(turn.lang, "only_text")), *await self._resume(turn)]
         if reply.ref == LANGUAGE_REF:
             return await self._set_language(turn, reply.choice or "")
         if turn.run is None:
+            if reply.ref is not None:
+                return [self._stale(turn)]
             if not _consented(turn):
                 return await self._begin(turn, ONBOARDING)
             return [Outbound(self.texts.get(turn.lang, "unexpected_text"))]
+        if reply.ref is not None:
+            run_id, _, seq = reply.ref.partition(".")
+            if run_id != str(turn.run.id):
+                return [self._stale(turn)]  # a button from an earlier run
+            reply = replace(reply, ref=seq)
         flow = await self.flows.pinned(turn.session, turn.run.flow_key)
         if flow is None:  # a run from a flow this deployment no longer knows
             return await self._begin(turn, turn.run.flow_id)
@@ -148,8 +188,11 @@ class ShopkeeperChat:
         else:
             step = self.engine.answer(flow, state, reply, ctx)
         if step.stale:
-            return [Outbound(self.texts.get(turn.lang, "stale_button"))]
+            return [self._stale(turn)]
         return await self._after_step(turn, flow, state, step)
+
+    def _stale(self, turn: _Turn) -> Outbound:
+        return Outbound(self.texts.get(turn.lang, "stale_button"), notice=True)
 
     def _means(self, lang: str, reply: Reply, button: str, words: str, state: RunState) -> bool:
         """Did the user press ``button`` (on the current prompt) or type one of ``words``?"""
@@ -188,7 +231,7 @@ class ShopkeeperChat:
         step = self.engine.prompt(flow, state, self._context(turn))
         await runs.save_run(turn.session, run=turn.run, state=state.to_data(),
                             status=RunStatus.ACTIVE)
-        return step.messages
+        return _tagged(step.messages, turn.run)
 
     async def _pause(self, turn: _Turn, *, opt_out: bool) -> None:
         if turn.run is not None:
@@ -204,7 +247,7 @@ class ShopkeeperChat:
         for event in step.events:
             if isinstance(event, Saved):
                 await self._save(turn, event)
-        messages = list(step.messages)
+        messages = _tagged(step.messages, turn.run)
         done = step.finished
         if done is None:
             await runs.save_run(turn.session, run=turn.run, state=state.to_data(),
@@ -286,12 +329,41 @@ class ShopkeeperChat:
                                        turn.lang))
         return deliveries
 
+    async def set_reachable(self, *, channel: str, external_id: str, reachable: bool) -> None:
+        """The user blocked the bot (or unblocked it): stop (or resume) sending them anything."""
+        async with self.locks.hold(f"{channel}:{external_id}"), self.db.session() as session:
+            shopkeeper = await shopkeepers.find_by_identity(session, channel=channel,
+                                                            external_id=external_id)
+            if shopkeeper is not None and shopkeeper.opted_out == reachable:
+                await shopkeepers.update(session, shopkeeper=shopkeeper, opted_out=not reachable)
+
+    async def language_of(self, *, channel: str, external_id: str) -> str:
+        """The language to address this user in (Dutch for a stranger)."""
+        async with self.db.session() as session:
+            shopkeeper = await shopkeepers.find_by_identity(session, channel=channel,
+                                                            external_id=external_id)
+        return shopkeeper.language if shopkeeper else DEFAULT_LANGUAGE
+
+    async def undeliverable(self, deliveries: list[Delivery], reason: str) -> None:
+        """Keep the messages that could not be sent in the outbox, with the reason."""
+        async with self.db.session() as session:
+            for delivery in deliveries:
+                if delivery.outbox_id is not None:
+                    await outbox.mark_failed(session, message_id=delivery.outbox_id,
+                                             error=reason)
+
     async def delivered(self, deliveries: list[Delivery]) -> None:
         """Mark messages as sent once the channel has delivered them."""
         ids = [d.outbox_id for d in deliveries if d.outbox_id is not None]
         if ids:
             async with self.db.session() as session:
                 await outbox.mark_sent(session, ids=ids)
+
+
+def _tagged(messages: list[Outbound], run: Run) -> list[Outbound]:
+    """Prefix each prompt's ref with the run id, so a button from an earlier run of the same
+    flow (same step number) is recognised as stale."""
+    return [replace(m, ref=f"{run.id}.{m.ref}") if m.ref is not None else m for m in messages]
 
 
 def _consented(turn: _Turn) -> bool:

@@ -145,3 +145,13 @@ class OutboxMessage(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
     sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """An inbound update already handled (Telegram ``update_id``, WhatsApp ``wamid``)."""
+
+    __tablename__ = "processed_update"
+
+    channel: str = Field(primary_key=True, max_length=20)
+    key: str = Field(primary_key=True, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime(), index=True)

@@ -1,0 +1,223 @@
+"""The Telegram channel: updates in, Bot API calls out. It only translates.
+
+Each handler turns one kind of update into an :class:`~handlers.inbound.Inbound` and hands it
+to the shopkeeper conversation; :meth:`TelegramChannel.deliver` turns the answer into Bot API
+calls. No conversation logic lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    CallbackQuery,
+    ChatMember,
+    Message,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, RetryAfter
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.app import App
+from bot.telegram import render
+from flows.definition import LANGUAGES
+from flows.messages import Reply
+from handlers.inbound import Delivery, Inbound
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+#: Commands in the shopkeeper's menu, in this order; descriptions come from the texts.
+SHOPKEEPER_COMMANDS = ("start", "help", "results", "restart", "language", "privacy", "stop")
+#: How often one message is retried after a 429 before it is left in the outbox.
+MAX_RETRIES = 3
+
+Context = ContextTypes.DEFAULT_TYPE
+PTBApplication = Application[Any, Any, Any, Any, Any, Any]
+
+
+class TelegramChannel:
+    """Connects one python-telegram-bot ``Application`` to the KI:SS Coach use cases.
+
+    Args:
+        app: The built :class:`~bot.app.App`.
+        application: A python-telegram-bot application (not yet initialized).
+        admin_chat_id: Where the error handler reports problems, if anywhere.
+    """
+
+    def __init__(self, app: App, application: PTBApplication,
+                 admin_chat_id: int | None = None) -> None:
+        self.app = app
+        self.application = application
+        self.admin_chat_id = admin_chat_id
+        private = filters.ChatType.PRIVATE
+        application.add_handlers([
+            ChatMemberHandler(self.on_membership, ChatMemberHandler.MY_CHAT_MEMBER),
+            CallbackQueryHandler(self.on_press),
+            MessageHandler(private & filters.COMMAND, self.on_command),
+            MessageHandler(private & filters.TEXT, self.on_text),
+            MessageHandler(private & ~filters.StatusUpdate.ALL, self.on_other),
+        ])
+        application.add_error_handler(self.on_error)
+
+    # -- updates in ---------------------------------------------------------------------
+
+    async def on_command(self, update: Update, context: Context) -> None:
+        """``/start kortrijk`` → command "start", argument "kortrijk"."""
+        assert update.effective_message is not None and update.effective_message.text
+        word, _, argument = update.effective_message.text[1:].partition(" ")
+        command = word.split("@", 1)[0].lower()
+        await self._handle(update, command=command, argument=argument.strip())
+
+    async def on_text(self, update: Update, context: Context) -> None:
+        assert update.effective_message is not None
+        await self._handle(update, reply=Reply(text=update.effective_message.text or ""))
+
+    async def on_other(self, update: Update, context: Context) -> None:
+        """Stickers, photos, voice: say kindly that only text works, and ask again."""
+        await self._handle(update, reply=Reply(text=""))
+
+    async def on_press(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None
+        parsed = render.parse_callback_data(query.data or "")
+        answered = False
+
+        async def deliver(deliveries: list[Delivery]) -> list[Delivery]:
+            nonlocal answered
+            notice = next((d for d in deliveries if d.message.notice), None)
+            await query.answer(render.truncate(notice.message.text, 200) if notice else None)
+            answered = True
+            if notice is None:
+                await self._show_choice(query)
+            rest = [d for d in deliveries if d is not notice]
+            return [*await self.deliver(rest), *([notice] if notice else [])]
+
+        try:
+            if parsed is not None:
+                ref, choice = parsed
+                await self._handle(update, reply=Reply(choice=choice, ref=ref), deliver=deliver)
+        finally:
+            if not answered:  # every press is answered, or the button keeps spinning
+                await query.answer()
+
+    async def on_membership(self, update: Update, context: Context) -> None:
+        """Blocked ("kicked") means: never send them anything; back to "member" undoes it."""
+        change = update.my_chat_member
+        assert change is not None
+        status = change.new_chat_member.status
+        if status in (ChatMember.BANNED, ChatMember.MEMBER):
+            await self.app.shopkeeper.set_reachable(
+                channel=CHANNEL, external_id=str(change.chat.id),
+                reachable=status == ChatMember.MEMBER)
+
+    async def _handle(self, update: Update, *, reply: Reply | None = None,
+                      command: str | None = None, argument: str = "",
+                      deliver: Callable[[list[Delivery]], Awaitable[list[Delivery]]] | None = None,
+                      ) -> None:
+        chat = update.effective_chat
+        user = update.effective_user
+        assert chat is not None
+        inbound = Inbound(CHANNEL, str(chat.id), reply=reply, command=command, argument=argument,
+                          language_hint=user.language_code if user else None,
+                          update_id=str(update.update_id))
+        await self.app.shopkeeper.handle(inbound, deliver=deliver or self.deliver)
+
+    # -- messages out -------------------------------------------------------------------
+
+    async def deliver(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Send in order; stop at a chat that blocked the bot. Returns what was sent."""
+        sent: list[Delivery] = []
+        for delivery in deliveries:
+            try:
+                for call in render.sends(delivery.message):
+                    await self._send(int(delivery.external_id), call)
+            except Forbidden as exc:
+                log.info("chat %s cannot be reached (%s): opting it out",
+                         delivery.external_id, exc.message)
+                await self.app.shopkeeper.set_reachable(
+                    channel=CHANNEL, external_id=delivery.external_id, reachable=False)
+                await self.app.shopkeeper.undeliverable(deliveries[len(sent):], exc.message)
+                break
+            sent.append(delivery)
+        return sent
+
+    async def _send(self, chat_id: int, call: render.Send) -> None:
+        bot = self.application.bot
+        for attempt in range(MAX_RETRIES + 1):
+            try:
+                if call.photo is not None:
+                    await bot.send_photo(chat_id, call.photo, caption=call.text,
+                                         filename=call.filename)
+                else:
+                    await bot.send_message(chat_id, call.text, reply_markup=call.markup)
+                return
+            except RetryAfter as exc:
+                if attempt == MAX_RETRIES:
+                    raise
+                delay = exc.retry_after
+                seconds = delay if isinstance(delay, int | float) else delay.total_seconds()
+                log.warning("Telegram asks to wait %.0f s before sending to %s", seconds,
+                            chat_id)
+                await asyncio.sleep(seconds)
+
+    async def _show_choice(self, query: CallbackQuery) -> None:
+        """Rewrite the question with the chosen answer under it and drop its keyboard."""
+        message = query.message
+        if not isinstance(message, Message) or not message.text:
+            return  # inaccessible (too old) or not a text message
+        markup = message.reply_markup
+        label = next((button.text for row in (markup.inline_keyboard if markup else ())
+                      for button in row if button.callback_data == query.data), None)
+        if label is None:
+            return
+        try:
+            await query.edit_message_text(render.answered(message.text, label))
+        except BadRequest as exc:  # already edited (a double tap), or too old to edit
+            log.debug("could not mark the answer on message %s: %s", message.message_id,
+                      exc.message)
+
+    # -- set-up and errors --------------------------------------------------------------
+
+    async def set_commands(self) -> None:
+        """The shopkeeper menu per language (and Dutch for everyone else), private chats only."""
+        scope = BotCommandScopeAllPrivateChats()
+        for lang in (None, *LANGUAGES):
+            texts_lang = lang or "nl"
+            commands = [BotCommand(name, self.app.texts.get(texts_lang, f"cmd_{name}"))
+                        for name in SHOPKEEPER_COMMANDS]
+            await self.application.bot.set_my_commands(commands, scope=scope,
+                                                       language_code=lang)
+
+    async def on_error(self, update: object, context: Context) -> None:
+        """Log first, then tell the user something kind, then the admin chat, if any."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("error while handling update %s", update_id, exc_info=context.error)
+        if isinstance(update, Update) and update.effective_chat is not None:
+            chat_id = update.effective_chat.id
+            try:
+                lang = await self.app.shopkeeper.language_of(channel=CHANNEL,
+                                                             external_id=str(chat_id))
+                await context.bot.send_message(chat_id, self.app.texts.get(lang, "error_generic"))
+            except Exception:  # the error handler must never raise itself
+                log.exception("could not tell chat %s about the error", chat_id)
+        if self.admin_chat_id is not None:
+            error = context.error
+            summary = f"{type(error).__name__}: {error}"[:300] if error else "unknown error"
+            try:
+                await context.bot.send_message(
+                    self.admin_chat_id, f"⚠️ KI:SS Coach: update {update_id}: {summary}")
+            except Exception:
+                log.exception("could not notify the admin chat")

@@ -1,0 +1,107 @@
+"""Turn the engine's messages into what the Bot API accepts, within its limits.
+
+Plain text (no parse mode), so nothing a shopkeeper types or a translator writes can break
+entity parsing. Limits are checked here, before sending: Telegram would answer 400.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from flows.messages import Button, Outbound
+
+#: Bot API limits (https://core.telegram.org/bots/api): counted in UTF-16 code units.
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_CALLBACK_DATA = 64  # bytes
+CALLBACK_SEPARATOR = "|"
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split a long text at paragraph, then line, then word boundaries."""
+    if utf16_length(text) <= limit:
+        return [text]
+    for separator in ("\n\n", "\n", " "):
+        parts = text.split(separator)
+        if len(parts) > 1:
+            chunks: list[str] = []
+            current = ""
+            for part in parts:
+                candidate = f"{current}{separator}{part}" if current else part
+                if utf16_length(candidate) <= limit:
+                    current = candidate
+                    continue
+                if current:
+                    chunks.append(current)
+                current = part
+            chunks.append(current)
+            return [piece for chunk in chunks for piece in split_text(chunk, limit)]
+    cut = limit
+    while utf16_length(text[:cut]) > limit:
+        cut -= 1
+    return [text[:cut], *split_text(text[cut:], limit)]
+
+
+def truncate(text: str, limit: int) -> str:
+    if utf16_length(text) <= limit:
+        return text
+    while utf16_length(text) > limit - 1:
+        text = text[:-1]
+    return text + "…"
+
+
+def callback_data(ref: str, button: Button) -> str:
+    data = f"{ref}{CALLBACK_SEPARATOR}{button.id}"
+    if len(data.encode("utf-8")) > MAX_CALLBACK_DATA:
+        raise ValueError(f"callback data over {MAX_CALLBACK_DATA} bytes: {data!r}")
+    return data
+
+
+def parse_callback_data(data: str) -> tuple[str, str] | None:
+    """``(ref, button id)``, or None for data this bot did not make."""
+    ref, separator, button_id = data.partition(CALLBACK_SEPARATOR)
+    return (ref, button_id) if separator and ref and button_id else None
+
+
+def keyboard(message: Outbound) -> InlineKeyboardMarkup | None:
+    """Answers one per row (readable on a small phone); steering buttons share the last row."""
+    if not message.buttons or message.ref is None:
+        return None
+    ref = message.ref
+    answers = [[InlineKeyboardButton(b.label, callback_data=callback_data(ref, b))]
+               for b in message.buttons if not b.steers]
+    steering = [InlineKeyboardButton(b.label, callback_data=callback_data(ref, b))
+                for b in message.buttons if b.steers]
+    return InlineKeyboardMarkup([*answers, steering] if steering else answers)
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One Bot API call: a text (with an optional keyboard) or a photo with a caption."""
+
+    text: str
+    markup: InlineKeyboardMarkup | None = None
+    photo: bytes | None = None
+    filename: str = ""
+
+
+def sends(message: Outbound) -> list[Send]:
+    """The calls for one message; a long text becomes several, the keyboard on the last."""
+    if message.image is not None:
+        caption = truncate(message.image.caption or message.text, MAX_CAPTION)
+        return [Send(caption, photo=message.image.data, filename=message.image.name)]
+    chunks = split_text(message.text)
+    markup = keyboard(message)
+    return [Send(chunk, markup if i == len(chunks) - 1 else None)
+            for i, chunk in enumerate(chunks)]
+
+
+def answered(question: str, label: str) -> str:
+    """The question as it reads once answered: the chosen answer under it, no buttons."""
+    return truncate(f"{question}\n\n✅ {label}", MAX_TEXT)

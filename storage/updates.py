@@ -1,0 +1,37 @@
+"""Updates already handled, so a redelivered one is processed at most once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.tables import ProcessedUpdate, utcnow
+
+
+async def claim(session: AsyncSession, *, channel: str, key: str) -> bool:
+    """Record (channel, key) as handled; False when it was handled before."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):  # no portable upsert: look, then insert
+        if await session.get(ProcessedUpdate, (channel, key)) is not None:
+            return False
+        session.add(ProcessedUpdate(channel=channel, key=key))
+        await session.flush()
+        return True
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (insert(ProcessedUpdate)
+                 .values(channel=channel, key=key, created_at=utcnow())
+                 .on_conflict_do_nothing())
+    result = await session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def forget_older_than(session: AsyncSession, *, days: int) -> int:
+    """Drop old marks; platforms stop redelivering long before (Telegram: 24 hours)."""
+    cutoff = utcnow() - timedelta(days=days)
+    result = await session.execute(
+        sa.delete(ProcessedUpdate).where(col(ProcessedUpdate.created_at) < cutoff))
+    return int(result.rowcount)  # type: ignore[attr-defined]
