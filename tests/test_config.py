@@ -28,7 +28,7 @@ def test_environment_overrides_and_the_token_stays_out_of_repr() -> None:
 def test_a_missing_key_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[database]\nurl = "sqlite:///x"\n')
-    with pytest.raises(ConfigError, match=r"\[chat\] charts_dir is missing"):
+    with pytest.raises(ConfigError, match=r"config.toml: \[\w+\] \w+ is missing"):
         Settings.load(path, environ={})
 
 
@@ -37,3 +37,11 @@ def test_a_token_in_the_file_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(shipped.read_text() + '\n[secrets]\ntelegram_bot_token = "1:LEAK"\n')
     assert Settings.load(path, environ={}).telegram_token is None
+
+
+def test_webhook_mode_refuses_to_start_without_a_secret() -> None:
+    with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_SECRET"):
+        Settings.load(environ={"KISS_WEBHOOK_URL": "https://coach.example.be/telegram"})
+    settings = Settings.load(environ={"KISS_WEBHOOK_URL": "https://coach.example.be/telegram",
+                                      "TELEGRAM_WEBHOOK_SECRET": "s3cret"})
+    assert settings.webhook_secret == "s3cret" and "s3cret" not in repr(settings)
