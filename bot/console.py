@@ -13,7 +13,7 @@ from typing import TextIO
 
 from bot.app import App
 from flows.messages import BACK, Button, Outbound, Reply
-from handlers.inbound import Delivery, Inbound
+from handlers.inbound import Delivery, Inbound, Report
 
 CHANNEL = "console"
 
@@ -56,10 +56,10 @@ class ConsoleChat:
     async def _send(self, inbound: Inbound) -> None:
         await self.app.shopkeeper.handle(inbound, deliver=self._deliver)
 
-    async def _deliver(self, deliveries: list[Delivery]) -> list[Delivery]:
+    async def _deliver(self, deliveries: list[Delivery]) -> Report:
         for delivery in deliveries:
             self._show(delivery)
-        return deliveries
+        return Report(deliveries)
 
     def _show(self, delivery: Delivery) -> None:
         message = delivery.message

@@ -35,6 +35,7 @@ def render(flow: Flow, result: Result, texts: Texts, lang: str) -> list[Outbound
 
     if not result.actions:
         messages.append(Outbound(texts.get(lang, "result_no_actions")))
+        messages.append(Outbound(texts.get(lang, "result_next")))
         return messages
     items = []
     for number, node_id in enumerate(result.actions, start=1):

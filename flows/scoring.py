@@ -44,7 +44,9 @@ def score(flow: Flow, answers: dict[str, str], profile: dict[str, str]) -> Resul
 
     order = {t.id: i for i, t in enumerate(flow.themes)}
     strongest = tuple(sorted(scores, key=lambda t: (-scores[t], order[t]))[:2])
-    focus = tuple(sorted(scores, key=lambda t: (scores[t], order[t]))[:2])
+    # Focus themes are never also strengths, even when several themes score the same.
+    focus = tuple(sorted((t for t in scores if t not in strongest),
+                         key=lambda t: (scores[t], order[t]))[:2])
     return Result(scores, overall, strongest, focus,
                   _actions(flow, per_question, focus, order))
 

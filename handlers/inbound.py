@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flows.messages import Outbound, Reply
 
@@ -37,3 +37,17 @@ class Delivery:
     external_id: str
     message: Outbound
     lang: str
+
+
+@dataclass(slots=True)
+class Report:
+    """What a channel managed to deliver of one turn's messages.
+
+    ``unreachable`` means the platform says the user blocked the bot: nothing more is sent
+    to them until they come back.
+    """
+
+    sent: list[Delivery]
+    failed: list[Delivery] = field(default_factory=list)
+    error: str | None = None
+    unreachable: bool = False

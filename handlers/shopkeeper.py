@@ -21,7 +21,7 @@ from flows.places import normalize
 from flows.scoring import score
 from flows.texts import Texts
 from handlers.flow_versions import FlowVersions
-from handlers.inbound import Delivery, Inbound
+from handlers.inbound import Delivery, Inbound, Report
 from handlers.locks import UserLocks
 from handlers.radar import render_radar
 from storage import outbox, runs, shopkeepers, updates
@@ -34,8 +34,8 @@ LANGUAGE_REF = "lang"
 #: Bumped when the consent text changes materially; stored with each consent.
 CONSENT_VERSION = "2026-11"
 
-Deliver = Callable[[list[Delivery]], Awaitable[list[Delivery]]]
-"""A channel's send function: delivers what it can and returns what was delivered."""
+Deliver = Callable[[list[Delivery]], Awaitable[Report]]
+"""A channel's send function: delivers what it can and reports how it went."""
 
 
 @dataclass(slots=True)
@@ -69,7 +69,7 @@ class ShopkeeperChat:
         async with self.locks.hold(f"{inbound.channel}:{inbound.external_id}"):
             deliveries = await self._turn(inbound)
             if deliver is not None and deliveries:
-                await self.delivered(await deliver(deliveries))
+                await self._settle(inbound, await deliver(deliveries))
             return deliveries
 
     async def _turn(self, inbound: Inbound) -> list[Delivery]:
@@ -332,10 +332,28 @@ class ShopkeeperChat:
     async def set_reachable(self, *, channel: str, external_id: str, reachable: bool) -> None:
         """The user blocked the bot (or unblocked it): stop (or resume) sending them anything."""
         async with self.locks.hold(f"{channel}:{external_id}"), self.db.session() as session:
-            shopkeeper = await shopkeepers.find_by_identity(session, channel=channel,
-                                                            external_id=external_id)
-            if shopkeeper is not None and shopkeeper.opted_out == reachable:
-                await shopkeepers.update(session, shopkeeper=shopkeeper, opted_out=not reachable)
+            await self._mark_reachable(session, channel, external_id, reachable)
+
+    async def _mark_reachable(self, session: AsyncSession, channel: str, external_id: str,
+                              reachable: bool) -> None:
+        shopkeeper = await shopkeepers.find_by_identity(session, channel=channel,
+                                                        external_id=external_id)
+        if shopkeeper is not None and shopkeeper.opted_out == reachable:
+            await shopkeepers.update(session, shopkeeper=shopkeeper, opted_out=not reachable)
+
+    async def _settle(self, inbound: Inbound, report: Report) -> None:
+        """Record what the channel delivered (called with the user's lock held)."""
+        ids = [d.outbox_id for d in report.sent if d.outbox_id is not None]
+        failed = [d.outbox_id for d in report.failed if d.outbox_id is not None]
+        if not (ids or failed or report.unreachable):
+            return
+        async with self.db.session() as session:
+            await outbox.mark_sent(session, ids=ids)
+            for message_id in failed:
+                await outbox.mark_failed(session, message_id=message_id,
+                                         error=report.error or "not delivered")
+            if report.unreachable:
+                await self._mark_reachable(session, inbound.channel, inbound.external_id, False)
 
     async def language_of(self, *, channel: str, external_id: str) -> str:
         """The language to address this user in (Dutch for a stranger)."""
@@ -343,14 +361,6 @@ class ShopkeeperChat:
             shopkeeper = await shopkeepers.find_by_identity(session, channel=channel,
                                                             external_id=external_id)
         return shopkeeper.language if shopkeeper else DEFAULT_LANGUAGE
-
-    async def undeliverable(self, deliveries: list[Delivery], reason: str) -> None:
-        """Keep the messages that could not be sent in the outbox, with the reason."""
-        async with self.db.session() as session:
-            for delivery in deliveries:
-                if delivery.outbox_id is not None:
-                    await outbox.mark_failed(session, message_id=delivery.outbox_id,
-                                             error=reason)
 
     async def delivered(self, deliveries: list[Delivery]) -> None:
         """Mark messages as sent once the channel has delivered them."""

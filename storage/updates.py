@@ -24,9 +24,10 @@ async def claim(session: AsyncSession, *, channel: str, key: str) -> bool:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (insert(ProcessedUpdate)
                  .values(channel=channel, key=key, created_at=utcnow())
-                 .on_conflict_do_nothing())
-    result = await session.execute(statement)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+                 .on_conflict_do_nothing()
+                 .returning(col(ProcessedUpdate.key)))
+    # RETURNING, not rowcount: psycopg reports a row even when the conflict skipped it.
+    return (await session.execute(statement)).first() is not None
 
 
 async def forget_older_than(session: AsyncSession, *, days: int) -> int:

@@ -891,6 +891,8 @@ class BotAPIEmulator:
         self.commands: dict[tuple[str, str], list[dict[str, str]]] = {}
         self.errors: list[dict[str, Any]] = []
         self.calls: collections.Counter[str] = collections.Counter()
+        #: every update ever made, by update_id (to re-deliver one verbatim)
+        self.updates: dict[int, dict[str, Any]] = {}
         self.chat_actions: list[tuple[int, str]] = []
         self.descriptions: dict[tuple[str, str], str] = {}  # (kind, language_code) -> text
 
@@ -1199,8 +1201,10 @@ class BotAPIEmulator:
     def _enqueue(self, body: dict[str, Any]) -> int:
         update_id = self._next_update_id
         self._next_update_id += 1
+        update = {"update_id": update_id, **body}
+        self.updates[update_id] = update
         if next(iter(body)) in self._allowed_updates:
-            self._queue.append(_Pending(update_id, {"update_id": update_id, **body}))
+            self._queue.append(_Pending(update_id, update))
             self._wake()
         return update_id
 

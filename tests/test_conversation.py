@@ -186,3 +186,20 @@ async def test_language_hint_picks_the_first_language(settings: Settings) -> Non
         assert "Je suis KI:SS Coach" in first[0].message.text
     finally:
         await app.close()
+
+
+async def test_a_redelivered_update_is_handled_once(app: App) -> None:
+    first = Inbound(CHAT, "u1", command="start", update_id="77")
+    assert await app.shopkeeper.handle(first)
+    assert await app.shopkeeper.handle(first) == []
+    assert await app.shopkeeper.handle(replace(first, update_id="78"))
+
+
+async def test_a_button_from_an_earlier_run_is_stale(app: App) -> None:
+    await onboard(app)
+    question = (await say(app, "/restart"))[-1].message
+    old = (await say(app, "/restart"))[-1].message
+    assert old.ref != question.ref  # same question, same step, but another run
+    press = Inbound(CHAT, "u1", reply=Reply(choice=question.buttons[0].id, ref=question.ref))
+    [notice] = await app.shopkeeper.handle(press)
+    assert notice.message.notice and "oudere vraag" in notice.message.text

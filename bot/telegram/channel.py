@@ -34,7 +34,7 @@ from bot.app import App
 from bot.telegram import render
 from flows.definition import LANGUAGES
 from flows.messages import Reply
-from handlers.inbound import Delivery, Inbound
+from handlers.inbound import Delivery, Inbound, Report
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,16 @@ class TelegramChannel:
         app: The built :class:`~bot.app.App`.
         application: A python-telegram-bot application (not yet initialized).
         admin_chat_id: Where the error handler reports problems, if anywhere.
+        sleep: How to wait when Telegram answers 429 (``asyncio.sleep``).
     """
 
     def __init__(self, app: App, application: PTBApplication,
-                 admin_chat_id: int | None = None) -> None:
+                 admin_chat_id: int | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.app = app
         self.application = application
         self.admin_chat_id = admin_chat_id
+        self.sleep = sleep  # injectable, so a test of a 429 does not have to wait
         private = filters.ChatType.PRIVATE
         application.add_handlers([
             ChatMemberHandler(self.on_membership, ChatMemberHandler.MY_CHAT_MEMBER),
@@ -95,15 +98,17 @@ class TelegramChannel:
         parsed = render.parse_callback_data(query.data or "")
         answered = False
 
-        async def deliver(deliveries: list[Delivery]) -> list[Delivery]:
+        async def deliver(deliveries: list[Delivery]) -> Report:
             nonlocal answered
             notice = next((d for d in deliveries if d.message.notice), None)
             await query.answer(render.truncate(notice.message.text, 200) if notice else None)
             answered = True
             if notice is None:
                 await self._show_choice(query)
-            rest = [d for d in deliveries if d is not notice]
-            return [*await self.deliver(rest), *([notice] if notice else [])]
+            report = await self.deliver([d for d in deliveries if d is not notice])
+            if notice is not None:
+                report.sent.append(notice)  # shown as the pop-up
+            return report
 
         try:
             if parsed is not None:
@@ -125,7 +130,7 @@ class TelegramChannel:
 
     async def _handle(self, update: Update, *, reply: Reply | None = None,
                       command: str | None = None, argument: str = "",
-                      deliver: Callable[[list[Delivery]], Awaitable[list[Delivery]]] | None = None,
+                      deliver: Callable[[list[Delivery]], Awaitable[Report]] | None = None,
                       ) -> None:
         chat = update.effective_chat
         user = update.effective_user
@@ -137,22 +142,21 @@ class TelegramChannel:
 
     # -- messages out -------------------------------------------------------------------
 
-    async def deliver(self, deliveries: list[Delivery]) -> list[Delivery]:
-        """Send in order; stop at a chat that blocked the bot. Returns what was sent."""
-        sent: list[Delivery] = []
-        for delivery in deliveries:
+    async def deliver(self, deliveries: list[Delivery]) -> Report:
+        """Send in order; stop at a chat that blocked the bot."""
+        report = Report([])
+        for index, delivery in enumerate(deliveries):
             try:
                 for call in render.sends(delivery.message):
                     await self._send(int(delivery.external_id), call)
             except Forbidden as exc:
                 log.info("chat %s cannot be reached (%s): opting it out",
                          delivery.external_id, exc.message)
-                await self.app.shopkeeper.set_reachable(
-                    channel=CHANNEL, external_id=delivery.external_id, reachable=False)
-                await self.app.shopkeeper.undeliverable(deliveries[len(sent):], exc.message)
+                report.failed = deliveries[index:]
+                report.error, report.unreachable = exc.message, True
                 break
-            sent.append(delivery)
-        return sent
+            report.sent.append(delivery)
+        return report
 
     async def _send(self, chat_id: int, call: render.Send) -> None:
         bot = self.application.bot
@@ -171,7 +175,7 @@ class TelegramChannel:
                 seconds = delay if isinstance(delay, int | float) else delay.total_seconds()
                 log.warning("Telegram asks to wait %.0f s before sending to %s", seconds,
                             chat_id)
-                await asyncio.sleep(seconds)
+                await self.sleep(seconds)
 
     async def _show_choice(self, query: CallbackQuery) -> None:
         """Rewrite the question with the chosen answer under it and drop its keyboard."""

@@ -1,0 +1,293 @@
+"""End to end on Telegram: the real python-telegram-bot, over HTTP, against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from telegram_emulator import BotAPIEmulator
+
+from bot.app import App, build
+from bot.config import Settings
+from bot.telegram import TelegramBot
+from storage.tables import OutboxMessage, Shopkeeper
+
+CHAT = 4242
+Messages = list[dict[str, Any]]
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotAPIEmulator]:
+    async with BotAPIEmulator() as emu:
+        yield emu
+        refused = [e for e in emu.errors if not e.get("injected")]
+        assert refused == [], "the emulator refused calls that Telegram would refuse too"
+        assert emu.unanswered_callbacks() == [], "every button press must be answered"
+
+
+def telegram_settings(settings: Settings, emu: BotAPIEmulator, **extra: Any) -> Settings:
+    return replace(settings, telegram_token=emu.token, telegram_api_base_url=emu.base_url,
+                   **extra)
+
+
+@pytest.fixture
+async def bot(app: App, settings: Settings,
+              emulator: BotAPIEmulator) -> AsyncIterator[TelegramBot]:
+    async with TelegramBot(telegram_settings(settings, emulator), app) as running:
+        yield running
+
+
+@pytest.fixture
+async def one_at_a_time(app: App, settings: Settings,
+                        emulator: BotAPIEmulator) -> AsyncIterator[TelegramBot]:
+    """Updates strictly in arrival order, so one user's update can mark another's as done."""
+    serial = telegram_settings(settings, emulator, concurrent_updates=1)
+    async with TelegramBot(serial, app) as running:
+        yield running
+
+
+async def settle(emu: BotAPIEmulator, predicate: Callable[[Messages], bool],
+                 chat_id: int = CHAT) -> Messages:
+    """Wait (event-driven, no sleeping) until the chat shows what ``predicate`` wants."""
+    async with asyncio.timeout(15):
+        while True:
+            messages = emu.messages_to(chat_id)
+            if predicate(messages):
+                return messages
+            done = len([r for r in emu.sent if r["chat_id"] == chat_id])
+            await emu.wait_for_sent(done + 1, chat_id=chat_id)
+
+
+def asks(prefix: str) -> Callable[[Messages], bool]:
+    """The last message starts with ``prefix`` and carries buttons."""
+    return lambda ms: bool(ms) and (ms[-1]["text"] or "").startswith(prefix) and bool(
+        ms[-1]["reply_markup"])
+
+
+def says(fragment: str) -> Callable[[Messages], bool]:
+    return lambda ms: any(fragment in (m["text"] or m["caption"] or "") for m in ms)
+
+
+def press(emu: BotAPIEmulator, message: dict[str, Any], label: str, chat_id: int = CHAT) -> str:
+    """Press the button called ``label`` on ``message``; returns the callback query id."""
+    for row in message["reply_markup"]["inline_keyboard"]:
+        for button in row:
+            if button["text"] == label:
+                _, query_id = emu.user_presses(chat_id, message["message_id"],
+                                               button["callback_data"])
+                return query_id
+    raise AssertionError(f"no button {label!r} in {message['reply_markup']}")
+
+
+async def onboard(emu: BotAPIEmulator, chat_id: int = CHAT, start: str = "/start") -> Messages:
+    emu.user_sends_text(chat_id, start)
+    messages = await settle(emu, asks("In welke taal"), chat_id)
+    press(emu, messages[-1], "Nederlands", chat_id)
+    messages = await settle(emu, asks("Om je tips"), chat_id)
+    press(emu, messages[-1], "Ja, dat is oké", chat_id)
+    await settle(emu, says("Hoe heet je zaak?"), chat_id)
+    emu.user_sends_text(chat_id, "Bakkerij Dewitte")
+    if start == "/start":
+        await settle(emu, says("In welke gemeente"), chat_id)
+        emu.user_sends_text(chat_id, "kortrijk")
+    messages = await settle(emu, asks("Wat voor zaak"), chat_id)
+    press(emu, messages[-1], "Voeding", chat_id)
+    messages = await settle(emu, asks("Met hoeveel"), chat_id)
+    press(emu, messages[-1], "2 tot 4", chat_id)
+    return await settle(emu, asks("Vraag 1 van 24"), chat_id)
+
+
+async def test_the_whole_journey_in_dutch(bot: TelegramBot, emulator: BotAPIEmulator) -> None:
+    messages = await onboard(emulator)
+    for number in range(1, 25):
+        question = messages[-1]
+        assert question["text"].startswith(f"Vraag {number} van 24")
+        first_label = question["reply_markup"]["inline_keyboard"][0][0]["text"]
+        press(emulator, question, first_label)
+        messages = await settle(emulator, asks(f"Vraag {number + 1} van 24") if number < 24
+                                else says("Typ /results"))
+        # the answered question now reads as a record: the choice under it, no keyboard
+        answered = next(m for m in emulator.messages_to(CHAT)
+                        if m["message_id"] == question["message_id"])
+        assert answered["text"].endswith(f"✅ {first_label}")
+        assert answered["reply_markup"] is None
+    assert says("Je resultaat: 100/100")(messages)
+    photos = [m for m in messages if m["photo"] is not None]
+    assert len(photos) == 1 and photos[0]["photo"].startswith(b"\x89PNG")
+    assert photos[0]["caption"] == "Jouw KI:SS-profiel: 100/100"
+
+
+async def test_commands_are_registered_per_language(bot: TelegramBot,
+                                                    emulator: BotAPIEmulator) -> None:
+    registered = {lang: [c["command"] for c in commands]
+                  for (scope, lang), commands in emulator.commands.items()}
+    assert set(registered) == {"", "nl", "en", "fr"}
+    assert registered["fr"] == ["start", "help", "results", "restart", "language", "privacy",
+                                "stop"]
+    descriptions = {(lang, c["command"]): c["description"]
+                    for (scope, lang), commands in emulator.commands.items() for c in commands}
+    assert descriptions[("fr", "results")] == "Votre dernier résultat"
+    assert all("all_private_chats" in scope for scope, _ in emulator.commands)
+
+
+async def test_an_old_button_changes_nothing(bot: TelegramBot, emulator: BotAPIEmulator) -> None:
+    messages = await onboard(emulator)
+    first = messages[-1]
+    press(emulator, first, first["reply_markup"]["inline_keyboard"][0][0]["text"])
+    await settle(emulator, asks("Vraag 2 van 24"))
+    # the keyboard of question 1 is gone, but an old client may still show it
+    data = first["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
+    _, query_id = emulator.user_presses(CHAT, first["message_id"], data, require_button=False)
+    emulator.user_sends_text(CHAT, "/help")  # one user's updates are handled in order
+    await settle(emulator, says("Dit kan ik voor je doen"))
+    assert "oudere vraag" in emulator.answered_callbacks[query_id]["text"]
+    assert emulator.messages_to(CHAT)[-2]["text"].startswith("Vraag 2 van 24")
+
+
+async def test_a_deep_link_prefills_the_municipality(bot: TelegramBot, app: App,
+                                                     emulator: BotAPIEmulator) -> None:
+    await onboard(emulator, start="/start kortrijk")
+    assert not says("In welke gemeente")(emulator.messages_to(CHAT))
+    async with app.db.session() as session:
+        person = (await session.execute(sa.select(Shopkeeper))).scalar_one()
+    assert person.municipality == "Kortrijk"
+
+
+async def test_an_unknown_deep_link_is_ignored(bot: TelegramBot,
+                                               emulator: BotAPIEmulator) -> None:
+    emulator.user_sends_text(CHAT, "/start poster_42_xyz")
+    messages = await settle(emulator, asks("In welke taal"))
+    assert "Dag!" in messages[0]["text"]
+
+
+async def test_stop_opts_out_and_start_resumes(bot: TelegramBot, app: App,
+                                               emulator: BotAPIEmulator) -> None:
+    await onboard(emulator)
+    emulator.user_sends_text(CHAT, "/stop")
+    await settle(emulator, says("Je bent afgemeld"))
+    emulator.user_sends_text(CHAT, "/start")
+    await settle(emulator, asks("Vraag 1 van 24"))
+    assert says("Welkom terug")(emulator.messages_to(CHAT))
+
+
+async def test_free_text_and_stickers_get_a_pointer(bot: TelegramBot,
+                                                    emulator: BotAPIEmulator) -> None:
+    await onboard(emulator)
+    emulator.user_sends_text(CHAT, "hmm, geen idee 🤔")
+    await settle(emulator, says("Kies een van de antwoorden"))
+    emulator.user_sends_text(CHAT, "/doesnotexist")
+    await settle(emulator, says("Het commando /doesnotexist ken ik niet"))
+
+
+async def test_a_duplicated_update_is_processed_once(bot: TelegramBot, app: App,
+                                                     emulator: BotAPIEmulator) -> None:
+    await onboard(emulator)
+    update_id = emulator.user_sends_text(CHAT, "1")
+    await settle(emulator, asks("Vraag 2 van 24"))
+    before = len(emulator.messages_to(CHAT))
+    emulator.enqueue_raw_update(emulator.updates[update_id])
+    emulator.user_sends_text(CHAT, "/help")  # a marker: once this is answered, all is done
+    messages = await settle(emulator, says("Dit kan ik voor je doen"))
+    assert len(messages) == before + 1, [m["text"][:40] for m in messages[before - 2:]]
+    assert not says("Vraag 3 van 24")(messages)
+
+
+async def test_a_blocked_bot_stops_sending_and_unblocking_resumes(
+        one_at_a_time: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    await onboard(emulator)
+    emulator.user_blocks_bot(CHAT)
+    emulator.user_sends_text(CHAT + 1, "/start")  # another user's turn proves we moved on
+    await settle(emulator, asks("In welke taal"), CHAT + 1)
+
+    async def opted_out() -> bool:
+        async with app.db.session() as session:
+            person = (await session.execute(
+                sa.select(Shopkeeper).where(Shopkeeper.shop_name == "Bakkerij Dewitte"))
+            ).scalar_one()
+            return person.opted_out
+
+    assert await opted_out()
+    emulator.user_unblocks_bot(CHAT)
+    emulator.user_sends_text(CHAT + 1, "/help")
+    await settle(emulator, says("Dit kan ik voor je doen"), CHAT + 1)
+    assert not await opted_out()
+
+
+async def test_a_403_while_sending_marks_the_user_and_keeps_the_message(
+        one_at_a_time: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    await onboard(emulator)
+    emulator.fail_next("sendMessage", status=403,
+                       description="Forbidden: bot was blocked by the user")
+    emulator.user_sends_text(CHAT, "/help")
+    emulator.user_sends_text(CHAT + 1, "/start")
+    await settle(emulator, asks("In welke taal"), CHAT + 1)
+    async with app.db.session() as session:
+        failed = (await session.execute(
+            sa.select(OutboxMessage).where(OutboxMessage.status == "failed"))).scalars().all()
+        person = (await session.execute(
+            sa.select(Shopkeeper).where(Shopkeeper.shop_name == "Bakkerij Dewitte"))).scalar_one()
+    assert [m.payload["text"][:13] for m in failed] == ["Dit kan ik vo"]
+    assert "blocked" in (failed[0].error or "")
+    assert person.opted_out
+
+
+async def test_429_is_honoured_and_the_message_still_arrives(
+        bot: TelegramBot, emulator: BotAPIEmulator) -> None:
+    waited: list[float] = []
+
+    async def clock(seconds: float) -> None:
+        waited.append(seconds)
+
+    bot.channel.sleep = clock
+    emulator.fail_next("sendMessage", status=429, retry_after=7)
+    emulator.user_sends_text(CHAT, "/help")
+    await settle(emulator, says("Dit kan ik voor je doen"))
+    assert [e["status"] for e in emulator.errors] == [429]
+    assert waited == [7]
+
+
+async def test_a_restart_mid_assessment_resumes_at_the_same_question(
+        settings: Settings, emulator: BotAPIEmulator) -> None:
+    first_app = await build(settings)
+    async with TelegramBot(telegram_settings(settings, emulator), first_app):
+        messages = await onboard(emulator)
+        press(emulator, messages[-1], messages[-1]["reply_markup"]["inline_keyboard"][0][0]["text"])
+        messages = await settle(emulator, asks("Vraag 2 van 24"))
+    await first_app.close()
+
+    second_app = await build(settings)
+    try:
+        async with TelegramBot(telegram_settings(settings, emulator), second_app):
+            # a button from before the restart still works: it is the current question
+            press(emulator, messages[-1],
+                  messages[-1]["reply_markup"]["inline_keyboard"][0][0]["text"])
+            await settle(emulator, asks("Vraag 3 van 24"))
+    finally:
+        await second_app.close()
+
+
+async def test_webhook_mode_checks_the_secret(settings: Settings, app: App,
+                                             emulator: BotAPIEmulator,
+                                             unused_tcp_port: int) -> None:
+    url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
+    hooked = telegram_settings(settings, emulator, webhook_url=url,
+                               webhook_listen=f"127.0.0.1:{unused_tcp_port}",
+                               webhook_secret="s3cret-Token_1")
+    async with TelegramBot(hooked, app):
+        emulator.set_webhook_target(url, "s3cret-Token_1")
+        emulator.user_sends_text(CHAT, "/start")
+        assert await emulator.deliver_pending_webhooks() == [200]
+        await settle(emulator, asks("In welke taal"))
+
+        update = {"update_id": 999, "message": {"message_id": 1, "date": 0, "text": "/help",
+                                                 "chat": {"id": CHAT, "type": "private"}}}
+        async with aiohttp.ClientSession() as http:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+                async with http.post(url, json=update, headers=headers) as response:
+                    assert response.status == 401
+    assert not says("Dit kan ik voor je doen")(emulator.messages_to(CHAT))
