@@ -891,6 +891,8 @@ class BotAPIEmulator:
         self.commands: dict[tuple[str, str], list[dict[str, str]]] = {}
         self.errors: list[dict[str, Any]] = []
         self.calls: collections.Counter[str] = collections.Counter()
+        self._sends: collections.Counter[int] = collections.Counter()
+        self._chat_waiters: dict[int, list[tuple[int, asyncio.Future[int]]]] = {}
         #: every update ever made, by update_id (to re-deliver one verbatim)
         self.updates: dict[int, dict[str, Any]] = {}
         self.chat_actions: list[tuple[int, str]] = []
@@ -1337,6 +1339,14 @@ class BotAPIEmulator:
             elif action == "messages_to":
                 result = self.messages_to(int(args["chat_id"]),
                                           include_user=bool(args.get("include_user")))
+            elif action == "wait_for_chat":
+                chat_id = int(args["chat_id"])
+                await self.wait_for_chat(chat_id, int(args["sends"]))
+                history = self.messages_to(chat_id)
+                result = [{"message_id": r["message_id"], "text": r["text"],
+                           "caption": r["caption"], "reply_markup": r["reply_markup"],
+                           "photo": r["photo"] is not None}
+                          for r in history[int(args.get("since", 0)):]]
             elif action == "deliver_pending_webhooks":
                 result = await self.deliver_pending_webhooks()
             elif action in ("user_sends_text", "user_presses", "user_blocks_bot",
@@ -1476,7 +1486,26 @@ class BotAPIEmulator:
         self.sent.append(record)
         if self._stored is not None:
             self._stored.set()
+        if record["method"].startswith("send"):
+            self._sends[chat.id] += 1
+            waiters = self._chat_waiters.get(chat.id, [])
+            for wanted, future in list(waiters):
+                if self._sends[chat.id] >= wanted and not future.done():
+                    future.set_result(self._sends[chat.id])
+                    waiters.remove((wanted, future))
         return record["message"]
+
+    async def wait_for_chat(self, chat_id: int, sends: int) -> int:
+        """Wait until the bot has sent ``sends`` messages (not edits) to ``chat_id`` in all.
+
+        Per-chat and O(1) per message, so a load test with thousands of chats can use it.
+        Returns the count reached. Wrap it in a timeout.
+        """
+        if self._sends[chat_id] >= sends:
+            return self._sends[chat_id]
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._chat_waiters.setdefault(chat_id, []).append((sends, future))
+        return await future
 
     def _editable(self, params: _Params) -> tuple[_Chat, dict[str, Any]]:
         if params.get("inline_message_id"):

@@ -1,0 +1,302 @@
+"""Load on the Telegram path: simulated shopkeepers against the Bot API emulator.
+
+Three processes share the machine: the emulator (``tests/telegram_emulator.py``), the bot
+under test, and this driver, which plays the users through the emulator's control API.
+
+Phases, each with a fresh emulator:
+  baseline  a bare python-telegram-bot echo bot (httpx transport): N users, K texts each
+  full      ``kiss-coach run``: N users do onboarding + the whole assessment, closed loop,
+            with 10,000 shopkeepers already stored; peak RSS of the bot is reported
+  paced     the full stack at a fixed offered rate (default 100 updates/s): p95 latency
+
+Latency is from the moment an update is queued at the emulator to the bot's first new
+message in that chat. ``--repeat 3`` runs everything three times and prints medians.
+
+    .venv/bin/python benchmarks/telegram_load.py --users 500 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+TOKEN = "123456:BENCH-TOKEN"
+
+
+@dataclass
+class Figures:
+    updates: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        return self.updates / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+class Emulator:
+    """The emulator in its own process, driven over HTTP."""
+
+    async def __aenter__(self) -> Emulator:
+        self.process = await asyncio.create_subprocess_exec(
+            PYTHON, str(ROOT / "tests" / "telegram_emulator.py"), "--port", "0",
+            "--token", TOKEN, stdout=asyncio.subprocess.PIPE)
+        assert self.process.stdout is not None
+        line = (await self.process.stdout.readline()).decode()
+        self.port = int(line.rsplit(":", 1)[1])
+        self.base_url = f"http://127.0.0.1:{self.port}/bot"
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=120))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.close()
+        self.process.terminate()
+        await self.process.wait()
+
+    async def control(self, action: str, **args: Any) -> Any:
+        url = f"http://127.0.0.1:{self.port}/_emulator/{action}"
+        async with self.http.post(url, json=args) as response:
+            body = await response.json()
+            if response.status != 200:
+                raise RuntimeError(f"{action}: {body}")
+            return body.get("result", body)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def wait_ready(emulator: Emulator) -> None:
+    """The bot is up once it has made a getUpdates call."""
+    for _ in range(600):
+        state = await emulator.control("state")
+        if state["calls"].get("getUpdates", 0) > 0:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the bot did not start polling")
+
+
+# -- the baseline --------------------------------------------------------------------------
+
+async def baseline(users: int, texts: int) -> Figures:
+    async with Emulator() as emulator:
+        bot = subprocess.Popen([PYTHON, str(ROOT / "benchmarks" / "echo_bot.py"),
+                                emulator.base_url, TOKEN], stdout=subprocess.DEVNULL)
+        try:
+            await wait_ready(emulator)
+            figures = Figures()
+
+            async def user(chat_id: int) -> None:
+                await emulator.control("register_chat", chat_id=chat_id)
+                for n in range(texts):
+                    start = time.perf_counter()
+                    await emulator.control("user_sends_text", chat_id=chat_id, text=f"hallo {n}")
+                    await emulator.control("wait_for_chat", chat_id=chat_id, sends=n + 1,
+                                           since=10**6)
+                    figures.latencies.append(time.perf_counter() - start)
+                    figures.updates += 1
+
+            began = time.perf_counter()
+            await asyncio.gather(*(user(10_000 + i) for i in range(users)))
+            figures.seconds = time.perf_counter() - began
+            figures.peak_rss_mb = peak_rss_mb(bot.pid)
+            return figures
+        finally:
+            bot.terminate()
+            bot.wait()
+
+
+# -- the full stack ------------------------------------------------------------------------
+
+def store_shopkeepers(db_path: Path, count: int) -> None:
+    """Migrate, then store ``count`` onboarded shopkeepers with a result each."""
+    env = bot_env(db_path, base_url="http://127.0.0.1:9/bot")
+    subprocess.run([PYTHON, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    now = "2026-11-01 10:00:00.000000+00:00"
+    with sqlite3.connect(db_path) as db:
+        db.executemany(
+            "INSERT INTO shopkeeper (id, language, language_chosen, consent_at, consent_version,"
+            " shop_name, municipality, shop_type, team_size, opted_out, created_at, updated_at)"
+            " VALUES (?, 'nl', 1, ?, '2026-11', ?, 'Kortrijk', 'food', '2_4', 0, ?, ?)",
+            [(i, now, f"Winkel {i}", now, now) for i in range(1, count + 1)])
+        db.executemany(
+            "INSERT INTO identity (channel, external_id, shopkeeper_id, created_at)"
+            " VALUES ('telegram', ?, ?, ?)",
+            [(str(900_000 + i), i, now) for i in range(1, count + 1)])
+        db.executemany(
+            "INSERT INTO run (id, shopkeeper_id, flow_id, flow_key, status, state, started_at,"
+            " updated_at) VALUES (?, ?, 'assessment', 'assessment@old', 'completed', '{}', ?, ?)",
+            [(i, i, now, now) for i in range(1, count + 1)])
+        db.executemany(
+            "INSERT INTO assessment_result (shopkeeper_id, run_id, flow_key, scores, overall,"
+            " created_at) VALUES (?, ?, 'assessment@old', '{}', 50, ?)",
+            [(i, i, now) for i in range(1, count + 1)])
+
+
+def bot_env(db_path: Path, base_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KISS_", "TELEGRAM_"))}
+    env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=base_url,
+               KISS_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}", KISS_LOG_LEVEL="WARNING")
+    return env
+
+
+def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Answer buttons only (the steering row, back/later, is left alone)."""
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [row[0] for row in rows if len(row) == 1 and not row[0]["text"].startswith("⏸")]
+
+
+SCRIPT: list[tuple[str, str]] = [
+    ("text", "/start"), ("press", "Nederlands"), ("press", "Ja, dat is oké"),
+    ("text", "Winkel {chat}"), ("text", "Kortrijk"), ("press", "Voeding"),
+    ("press", "2 tot 4"), *[("press", "*")] * 24,
+]
+
+
+async def shopkeeper(emulator: Emulator, chat_id: int, figures: Figures, rng: random.Random,
+                     steps: int, pace: float | None = None) -> None:
+    """One simulated shopkeeper: each step waits for the bot's reply before the next."""
+    await emulator.control("register_chat", chat_id=chat_id)
+    sends = 0
+    seen: list[dict[str, Any]] = []
+    began = time.perf_counter()
+    for number, (kind, what) in enumerate(SCRIPT[:steps]):
+        if pace is not None:  # open loop: step n is due at began + n * pace
+            delay = began + number * pace - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        start = time.perf_counter()
+        if kind == "text":
+            await emulator.control("user_sends_text", chat_id=chat_id,
+                                   text=what.format(chat=chat_id))
+        else:
+            prompt = next(m for m in reversed(seen) if m["reply_markup"])
+            options = buttons(prompt)
+            button = (rng.choice(options) if what == "*"
+                      else next(b for b in options if b["text"] == what))
+            await emulator.control("user_presses", chat_id=chat_id,
+                                   message_id=prompt["message_id"], data=button["callback_data"])
+        seen = await emulator.control("wait_for_chat", chat_id=chat_id, sends=sends + 1)
+        figures.latencies.append(time.perf_counter() - start)
+        figures.updates += 1
+        sends = sum(1 for _ in seen)
+        # a turn may say several things; the next press needs the turn's last prompt
+        while number + 1 < steps and SCRIPT[number + 1][0] == "press" and not seen[-1][
+                "reply_markup"]:
+            seen = await emulator.control("wait_for_chat", chat_id=chat_id, sends=sends + 1)
+            sends = len(seen)
+    if steps == len(SCRIPT):  # the result: wait for its last message
+        while not any("/results" in (m["text"] or "") for m in seen[-3:]):
+            seen = await emulator.control("wait_for_chat", chat_id=chat_id, sends=sends + 1)
+            sends = len(seen)
+
+
+async def full_stack(users: int, stored: int, *, pace: float | None = None,
+                     steps: int = len(SCRIPT), seed: int = 7) -> Figures:
+    with tempfile.TemporaryDirectory() as folder:
+        db_path = Path(folder) / "bench.sqlite3"
+        store_shopkeepers(db_path, stored)
+        async with Emulator() as emulator:
+            bot = subprocess.Popen([PYTHON, "-m", "bot", "run"], cwd=folder,
+                                   env=bot_env(db_path, emulator.base_url))
+            try:
+                await wait_ready(emulator)
+                figures = Figures()
+                rng = random.Random(seed)
+                spread = pace or 0.0
+                began = time.perf_counter()
+
+                async def one(i: int) -> None:
+                    if spread:  # start the paced users evenly over one step interval
+                        await asyncio.sleep(spread * i / users)
+                    await shopkeeper(emulator, 20_000 + i, figures, rng, steps, pace)
+
+                await asyncio.gather(*(one(i) for i in range(users)))
+                figures.seconds = time.perf_counter() - began
+                figures.peak_rss_mb = peak_rss_mb(bot.pid)
+                state = await emulator.control("state")
+                refused = [e for e in state["errors"] if not e.get("injected")]
+                if refused:
+                    raise RuntimeError(f"the emulator refused calls: {refused[:3]}")
+                return figures
+            finally:
+                bot.terminate()
+                bot.wait()
+
+
+# -- reporting -----------------------------------------------------------------------------
+
+def row(name: str, runs: list[Figures]) -> str:
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    return (f"{name:<10} {median([r.per_second for r in runs]):>9.0f} "
+            f"{median([r.percentile(50) for r in runs]):>8.1f} "
+            f"{median([r.percentile(95) for r in runs]):>8.1f} "
+            f"{median([r.percentile(99) for r in runs]):>8.1f} "
+            f"{median([r.peak_rss_mb for r in runs]):>8.0f} "
+            f"{median([float(r.updates) for r in runs]):>8.0f}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--stored", type=int, default=10_000)
+    parser.add_argument("--baseline-texts", type=int, default=31,
+                        help="texts per user for the echo bot (31 = one journey's updates)")
+    parser.add_argument("--rate", type=float, default=100.0, help="paced phase: updates/s")
+    parser.add_argument("--rate-users", type=int, default=100)
+    parser.add_argument("--rate-steps", type=int, default=12)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+
+    results: dict[str, list[Figures]] = {"baseline": [], "full": [], "paced": []}
+    for run in range(args.repeat):
+        results["baseline"].append(await baseline(args.users, args.baseline_texts))
+        results["full"].append(await full_stack(args.users, args.stored))
+        pace = args.rate_users / args.rate  # seconds between one user's steps
+        results["paced"].append(await full_stack(args.rate_users, args.stored, pace=pace,
+                                                 steps=args.rate_steps))
+        print(f"run {run + 1}/{args.repeat} done", file=sys.stderr, flush=True)
+
+    print(f"telegram_load: {args.users} users, {args.stored} stored, {os.cpu_count()} cores, "
+          f"medians of {args.repeat} run(s)")
+    print(f"{'phase':<10} {'updates/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+          f"{'RSS MB':>8} {'updates':>8}")
+    for name, runs in results.items():
+        print(row(name, runs))
+    full = statistics.median([r.per_second for r in results["full"]])
+    echo = statistics.median([r.per_second for r in results["baseline"]])
+    print(f"full stack / bare echo bot: {full / echo:.2f}x")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
