@@ -106,8 +106,9 @@ async def wait_ready(emulator: Emulator) -> None:
 
 async def baseline(users: int, texts: int) -> Figures:
     async with Emulator() as emulator:
-        bot = subprocess.Popen([PYTHON, str(ROOT / "benchmarks" / "echo_bot.py"),
-                                emulator.base_url, TOKEN], stdout=subprocess.DEVNULL)
+        bot = await asyncio.create_subprocess_exec(
+            PYTHON, str(ROOT / "benchmarks" / "echo_bot.py"), emulator.base_url, TOKEN,
+            stdout=subprocess.DEVNULL)
         try:
             await wait_ready(emulator)
             figures = Figures()
@@ -129,7 +130,7 @@ async def baseline(users: int, texts: int) -> Figures:
             return figures
         finally:
             bot.terminate()
-            bot.wait()
+            await bot.wait()
 
 
 # -- the full stack ------------------------------------------------------------------------
@@ -224,8 +225,8 @@ async def full_stack(users: int, stored: int, *, pace: float | None = None,
         db_path = Path(folder) / "bench.sqlite3"
         store_shopkeepers(db_path, stored)
         async with Emulator() as emulator:
-            bot = subprocess.Popen([PYTHON, "-m", "bot", "run"], cwd=folder,
-                                   env=bot_env(db_path, emulator.base_url))
+            bot = await asyncio.create_subprocess_exec(
+                PYTHON, "-m", "bot", "run", cwd=folder, env=bot_env(db_path, emulator.base_url))
             try:
                 await wait_ready(emulator)
                 figures = Figures()
@@ -248,7 +249,7 @@ async def full_stack(users: int, stored: int, *, pace: float | None = None,
                 return figures
             finally:
                 bot.terminate()
-                bot.wait()
+                await bot.wait()
 
 
 # -- reporting -----------------------------------------------------------------------------
