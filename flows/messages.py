@@ -37,6 +37,17 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
+class Chart:
+    """A radar chart to draw: data, so it can wait in the outbox; drawn just before sending."""
+
+    title: str
+    labels: tuple[str, ...]
+    scores: tuple[int, ...]
+    caption: str = ""
+    name: str = "chart.png"
+
+
+@dataclass(frozen=True, slots=True)
 class Outbound:
     """One message to the user.
 
@@ -49,6 +60,7 @@ class Outbound:
     buttons: tuple[Button, ...] = ()
     ref: str | None = None
     image: Image | None = None
+    chart: Chart | None = None
     notice: bool = False
 
     def to_data(self) -> dict[str, Any]:
@@ -60,6 +72,10 @@ class Outbound:
             data["ref"] = self.ref
         if self.image is not None:
             data["image"] = {"name": self.image.name, "caption": self.image.caption}
+        if self.chart is not None:
+            data["chart"] = {"title": self.chart.title, "labels": list(self.chart.labels),
+                             "scores": list(self.chart.scores), "caption": self.chart.caption,
+                             "name": self.chart.name}
         if self.notice:
             data["notice"] = True
         return data
@@ -74,8 +90,16 @@ class Outbound:
             buttons=tuple(Button(i, label) for i, label in data.get("buttons", [])),
             ref=data.get("ref"),
             image=image,
+            chart=_chart(data.get("chart")),
             notice=bool(data.get("notice", False)),
         )
+
+
+def _chart(data: dict[str, Any] | None) -> Chart | None:
+    if data is None:
+        return None
+    return Chart(data["title"], tuple(data["labels"]), tuple(data["scores"]),
+                 data.get("caption", ""), data.get("name", "chart.png"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,25 +23,30 @@ def render_radar(labels: list[str], scores: list[int], title: str) -> bytes:
     from matplotlib.figure import Figure
 
     count = len(labels)
-    angles = [math.pi / 2 - 2 * math.pi * i / count for i in range(count)]
+    angles = [2 * math.pi * i / count for i in range(count)]
     closed_angles = [*angles, angles[0]]
     closed_scores = [*scores, scores[0]]
 
     with _RENDER_LOCK:
-        figure = Figure(figsize=(6, 6), dpi=110)
+        figure = Figure(figsize=(6, 6), dpi=100)
         FigureCanvasAgg(figure)
-        axes = figure.add_subplot(projection="polar")
+        # Fixed margins: tight_layout would cost a third of the drawing time.
+        axes = figure.add_axes((0.2, 0.16, 0.6, 0.6), projection="polar")
+        axes.set_theta_offset(math.pi / 2)  # first theme at the top, then clockwise
+        axes.set_theta_direction(-1)
+        axes.set_thetalim(0, 2 * math.pi)
         axes.set_ylim(0, 100)
+        axes.set_rlabel_position(180 / count)  # ring labels between the first two axes
         axes.set_yticks([25, 50, 75, 100])
-        axes.set_yticklabels(["25", "50", "75", "100"], color="#888888", fontsize=8)
+        axes.set_yticklabels(["25", "50", "75", ""], color="#888888", fontsize=8)
+        axes.tick_params(axis="x", pad=10)
         axes.set_xticks(angles)
         axes.set_xticklabels([f"{label}\n{score}" for label, score in zip(labels, scores,
                                                                            strict=True)],
                              fontsize=11)
         axes.plot(closed_angles, closed_scores, color=BRAND, linewidth=2)
         axes.fill(closed_angles, closed_scores, color=BRAND, alpha=0.25)
-        axes.set_title(title, fontsize=14, pad=24)
-        figure.tight_layout()
+        figure.suptitle(title, fontsize=15, y=0.96)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
     return buffer.getvalue()

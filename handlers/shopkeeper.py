@@ -16,7 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flows import report
 from flows.definition import DEFAULT_LANGUAGE, LANGUAGES, Flow
 from flows.engine import Context, Engine, RunState
-from flows.messages import BACK, PAUSE, Button, Finished, Image, Outbound, Reply, Saved, Step
+from flows.messages import (
+    BACK,
+    PAUSE,
+    Button,
+    Chart,
+    Finished,
+    Image,
+    Outbound,
+    Reply,
+    Saved,
+    Step,
+)
 from flows.places import normalize
 from flows.scoring import score
 from flows.texts import Texts
@@ -67,7 +78,7 @@ class ShopkeeperChat:
         :meth:`delivered`.
         """
         async with self.locks.hold(f"{inbound.channel}:{inbound.external_id}"):
-            deliveries = await self._turn(inbound)
+            deliveries = [await _drawn(d) for d in await self._turn(inbound)]
             if deliver is not None and deliveries:
                 await self._settle(inbound, await deliver(deliveries))
             return deliveries
@@ -282,12 +293,10 @@ class ShopkeeperChat:
         """The result in words and as a radar chart."""
         result = score(flow, state.answers, self._context(turn).profile)
         names = report.theme_names(flow, turn.lang)
-        png = await asyncio.to_thread(
-            render_radar, [names[t.id] for t in flow.themes],
-            [result.scores[t.id] for t in flow.themes],
-            self.texts.get(turn.lang, "chart_title"))
         caption = self.texts.get(turn.lang, "chart_caption", score=result.overall)
-        chart = Outbound(caption, image=Image("kiss-coach-resultaat.png", png, caption))
+        chart = Outbound(caption, chart=Chart(
+            self.texts.get(turn.lang, "chart_title"), tuple(names[t.id] for t in flow.themes),
+            tuple(result.scores[t.id] for t in flow.themes), caption, "kiss-coach-resultaat.png"))
         words = report.render(flow, result, self.texts, turn.lang)
         return [words[0], chart, *words[1:]]
 
@@ -322,8 +331,7 @@ class ShopkeeperChat:
             if turn.shopkeeper is not None and turn.shopkeeper.id is not None:
                 row = await outbox.record(
                     turn.session, shopkeeper_id=turn.shopkeeper.id, channel=inbound.channel,
-                    external_id=inbound.external_id, payload=message.to_data(),
-                    image=message.image.data if message.image else None)
+                    external_id=inbound.external_id, payload=message.to_data())
                 row_id = row.id
             deliveries.append(Delivery(row_id, inbound.channel, inbound.external_id, message,
                                        turn.lang))
@@ -368,6 +376,18 @@ class ShopkeeperChat:
         if ids:
             async with self.db.session() as session:
                 await outbox.mark_sent(session, ids=ids)
+
+
+async def _drawn(delivery: Delivery) -> Delivery:
+    """Draw a chart just before sending, in a thread and outside any database transaction
+    (drawing takes tens of milliseconds that nobody else should wait for)."""
+    chart = delivery.message.chart
+    if chart is None or delivery.message.image is not None:
+        return delivery
+    png = await asyncio.to_thread(render_radar, list(chart.labels), list(chart.scores),
+                                  chart.title)
+    return replace(delivery, message=replace(delivery.message,
+                                             image=Image(chart.name, png, chart.caption)))
 
 
 def _tagged(messages: list[Outbound], run: Run) -> list[Outbound]:

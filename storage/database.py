@@ -45,6 +45,10 @@ class Database:
         options: dict[str, Any] = {"echo": echo}
         if self.url.startswith("sqlite"):
             _make_parent_dir(self.url)
+            # SQLite has one writer at a time. One shared connection queues transactions in
+            # the pool instead of letting them fail with "database is locked" (a read
+            # transaction cannot be upgraded to a write while another writer commits).
+            options.update(pool_size=1, max_overflow=0, pool_timeout=60)
         else:
             options.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
