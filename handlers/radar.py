@@ -21,6 +21,7 @@ def render_radar(labels: list[str], scores: list[int], title: str) -> bytes:
     """A 6-axis radar chart (0-100) with the scores written at each point."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # slow import: only when used
     from matplotlib.figure import Figure
+    from matplotlib.projections.polar import PolarAxes
 
     count = len(labels)
     angles = [2 * math.pi * i / count for i in range(count)]
@@ -32,6 +33,7 @@ def render_radar(labels: list[str], scores: list[int], title: str) -> bytes:
         FigureCanvasAgg(figure)
         # Fixed margins: tight_layout would cost a third of the drawing time.
         axes = figure.add_axes((0.2, 0.16, 0.6, 0.6), projection="polar")
+        assert isinstance(axes, PolarAxes)
         axes.set_theta_offset(math.pi / 2)  # first theme at the top, then clockwise
         axes.set_theta_direction(-1)
         axes.set_thetalim(0, 2 * math.pi)
