@@ -26,6 +26,7 @@ class App:
     shopkeeper: ShopkeeperChat
 
     async def close(self) -> None:
+        await self.shopkeeper.close()
         await self.db.close()
 
 
@@ -36,5 +37,7 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR) -> App:
     texts = Texts.load(flows_dir / "texts")
     db = Database(settings.database_url)
     await db.upgrade()
+    async with db.session() as session:
+        await flows.remember_current(session)
     engine = Engine(texts)
     return App(settings, db, texts, ShopkeeperChat(db, flows, engine, texts))

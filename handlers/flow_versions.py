@@ -30,6 +30,9 @@ class FlowVersions:
             self._by_key[key] = flow
         return flow
 
-    async def remember(self, session: AsyncSession, flow: Flow) -> None:
-        await runs.remember_flow(session, key=flow.key, flow_id=flow.id, version=flow.version,
-                                 source=flow.source)
+    async def remember_current(self, session: AsyncSession) -> None:
+        """Store the text of every shipped flow (once per version), at start-up: runs begun
+        on it must still find it after the file changes."""
+        for flow in self.current.values():
+            await runs.remember_flow(session, key=flow.key, flow_id=flow.id,
+                                     version=flow.version, source=flow.source)

@@ -35,6 +35,7 @@ from handlers.flow_versions import FlowVersions
 from handlers.inbound import Delivery, Inbound, Report
 from handlers.locks import UserLocks
 from handlers.radar import render_radar
+from handlers.sent_marks import SentMarks
 from storage import outbox, runs, shopkeepers, updates
 from storage.database import Database
 from storage.tables import Run, RunStatus, Shopkeeper, utcnow
@@ -68,6 +69,11 @@ class ShopkeeperChat:
         self.engine = engine
         self.texts = texts
         self.locks = UserLocks()
+        self.sent_marks = SentMarks(db)
+
+    async def close(self) -> None:
+        """Write what is still waiting (the batched "sent" marks)."""
+        await self.sent_marks.close()
 
     async def handle(self, inbound: Inbound, deliver: Deliver | None = None) -> list[Delivery]:
         """Answer one inbound message.
@@ -88,14 +94,12 @@ class ShopkeeperChat:
             if inbound.update_id is not None and not await updates.claim(
                     session, channel=inbound.channel, key=inbound.update_id):
                 return []  # a redelivered update: it was answered the first time
-            shopkeeper = await shopkeepers.find_by_identity(
+            shopkeeper, run = await shopkeepers.find_with_open_run(
                 session, channel=inbound.channel, external_id=inbound.external_id)
             if shopkeeper is None:
                 shopkeeper = await shopkeepers.create(
                     session, channel=inbound.channel, external_id=inbound.external_id,
                     language=_language(inbound.language_hint))
-            assert shopkeeper.id is not None
-            run = await runs.open_run(session, shopkeeper_id=shopkeeper.id)
             turn = _Turn(session, shopkeeper, run, shopkeeper.language)
             if inbound.command is not None:
                 messages = await self._command(turn, inbound.command, inbound.argument)
@@ -225,8 +229,7 @@ class ShopkeeperChat:
 
     async def _begin(self, turn: _Turn, flow_id: str) -> list[Outbound]:
         assert turn.shopkeeper is not None and turn.shopkeeper.id is not None
-        flow = self.flows.latest(flow_id)
-        await self.flows.remember(turn.session, flow)
+        flow = self.flows.latest(flow_id)  # its text was stored at start-up (FlowVersions)
         step, state = self.engine.start(flow, self._context(turn))
         turn.run = await runs.start_run(turn.session, shopkeeper_id=turn.shopkeeper.id,
                                         flow_id=flow.id, flow_key=flow.key, state=state.to_data())
@@ -325,17 +328,13 @@ class ShopkeeperChat:
 
     async def _record(self, turn: _Turn, inbound: Inbound,
                       messages: list[Outbound]) -> list[Delivery]:
-        deliveries = []
-        for message in messages:
-            row_id = None
-            if turn.shopkeeper is not None and turn.shopkeeper.id is not None:
-                row = await outbox.record(
-                    turn.session, shopkeeper_id=turn.shopkeeper.id, channel=inbound.channel,
-                    external_id=inbound.external_id, payload=message.to_data())
-                row_id = row.id
-            deliveries.append(Delivery(row_id, inbound.channel, inbound.external_id, message,
-                                       turn.lang))
-        return deliveries
+        ids: list[int | None] = [None] * len(messages)
+        if messages and turn.shopkeeper is not None and turn.shopkeeper.id is not None:
+            ids = list(await outbox.record(
+                turn.session, shopkeeper_id=turn.shopkeeper.id, channel=inbound.channel,
+                external_id=inbound.external_id, payloads=[m.to_data() for m in messages]))
+        return [Delivery(row_id, inbound.channel, inbound.external_id, message, turn.lang)
+                for row_id, message in zip(ids, messages, strict=True)]
 
     async def set_reachable(self, *, channel: str, external_id: str, reachable: bool) -> None:
         """The user blocked the bot (or unblocked it): stop (or resume) sending them anything."""
@@ -351,12 +350,11 @@ class ShopkeeperChat:
 
     async def _settle(self, inbound: Inbound, report: Report) -> None:
         """Record what the channel delivered (called with the user's lock held)."""
-        ids = [d.outbox_id for d in report.sent if d.outbox_id is not None]
+        self.sent_marks.add([d.outbox_id for d in report.sent if d.outbox_id is not None])
         failed = [d.outbox_id for d in report.failed if d.outbox_id is not None]
-        if not (ids or failed or report.unreachable):
+        if not (failed or report.unreachable):
             return
         async with self.db.session() as session:
-            await outbox.mark_sent(session, ids=ids)
             for message_id in failed:
                 await outbox.mark_failed(session, message_id=message_id,
                                          error=report.error or "not delivered")

@@ -12,12 +12,17 @@ from storage.tables import OutboxMessage, OutboxStatus, utcnow
 
 
 async def record(session: AsyncSession, *, shopkeeper_id: int, channel: str, external_id: str,
-                 payload: dict[str, Any], image: bytes | None = None) -> OutboxMessage:
-    message = OutboxMessage(shopkeeper_id=shopkeeper_id, channel=channel,
-                            external_id=external_id, payload=payload, image=image)
-    session.add(message)
-    await session.flush()
-    return message
+                 payloads: list[dict[str, Any]]) -> list[int]:
+    """Record messages to one address, in order, in one round trip; returns their ids."""
+    now = utcnow()
+    rows = [{"shopkeeper_id": shopkeeper_id, "channel": channel, "external_id": external_id,
+             "payload": payload, "status": OutboxStatus.PENDING, "attempts": 0,
+             "created_at": now} for payload in payloads]
+    # Core INSERT … RETURNING, not the ORM: these rows are never read back in the turn.
+    statement = sa.insert(OutboxMessage).returning(sa.column("id", sa.Integer),
+                                                    sort_by_parameter_order=True)
+    result = await session.execute(statement, rows)
+    return [int(row_id) for row_id in result.scalars()]
 
 
 async def mark_sent(session: AsyncSession, *, ids: list[int]) -> None:

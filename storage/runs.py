@@ -55,8 +55,7 @@ async def save_run(session: AsyncSession, *, run: Run, state: dict[str, Any],
         run.status = status
         if status is RunStatus.COMPLETED:
             run.completed_at = run.updated_at
-    session.add(run)
-    await session.flush()
+    session.add(run)  # written with the rest of the turn at commit
 
 
 async def add_result(session: AsyncSession, *, shopkeeper_id: int, run_id: int, flow_key: str,
@@ -64,7 +63,6 @@ async def add_result(session: AsyncSession, *, shopkeeper_id: int, run_id: int, 
     result = AssessmentResult(shopkeeper_id=shopkeeper_id, run_id=run_id, flow_key=flow_key,
                               scores=scores, overall=overall)
     session.add(result)
-    await session.flush()
     return result
 
 

@@ -8,7 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.tables import Identity, Shopkeeper, utcnow
+from storage.tables import Identity, Run, RunStatus, Shopkeeper, utcnow
+
+OPEN_RUNS = (RunStatus.ACTIVE, RunStatus.PAUSED)
 
 #: Profile fields a flow may set (``save_as``); consent and language are handled apart.
 PROFILE_FIELDS = frozenset({"shop_name", "municipality", "shop_type", "team_size"})
@@ -20,6 +22,20 @@ async def find_by_identity(session: AsyncSession, *, channel: str,
     statement = (sa.select(Shopkeeper).join(Identity, col(Identity.shopkeeper_id) == Shopkeeper.id)
                  .where(col(Identity.channel) == channel, col(Identity.external_id) == external_id))
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def find_with_open_run(session: AsyncSession, *, channel: str, external_id: str,
+                             ) -> tuple[Shopkeeper | None, Run | None]:
+    """The shopkeeper behind a channel address and the run they are in, in one query."""
+    statement = (
+        sa.select(Shopkeeper, Run)
+        .join(Identity, col(Identity.shopkeeper_id) == col(Shopkeeper.id))
+        .outerjoin(Run, sa.and_(col(Run.shopkeeper_id) == col(Shopkeeper.id),
+                                col(Run.status).in_(OPEN_RUNS)))
+        .where(col(Identity.channel) == channel, col(Identity.external_id) == external_id)
+        .order_by(col(Run.id).desc()).limit(1))
+    row = (await session.execute(statement)).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 async def create(session: AsyncSession, *, channel: str, external_id: str,
@@ -41,8 +57,7 @@ async def update(session: AsyncSession, *, shopkeeper: Shopkeeper, **values: Any
             raise AttributeError(f"shopkeeper has no field '{name}'")
         setattr(shopkeeper, name, value)
     shopkeeper.updated_at = utcnow()
-    session.add(shopkeeper)
-    await session.flush()
+    session.add(shopkeeper)  # written with the rest of the turn at commit
 
 
 async def forget(session: AsyncSession, *, shopkeeper_id: int) -> None:
