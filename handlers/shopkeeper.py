@@ -7,7 +7,6 @@ the outbound messages in one transaction. Channels then deliver what :meth:`hand
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
@@ -31,10 +30,10 @@ from flows.messages import (
 from flows.places import normalize
 from flows.scoring import score
 from flows.texts import Texts
+from handlers import radar
 from handlers.flow_versions import FlowVersions
 from handlers.inbound import Delivery, Inbound, Report
 from handlers.locks import UserLocks
-from handlers.radar import render_radar
 from handlers.sent_marks import SentMarks
 from storage import outbox, runs, shopkeepers, updates
 from storage.database import Database
@@ -377,13 +376,12 @@ class ShopkeeperChat:
 
 
 async def _drawn(delivery: Delivery) -> Delivery:
-    """Draw a chart just before sending, in a thread and outside any database transaction
-    (drawing takes tens of milliseconds that nobody else should wait for)."""
+    """Draw a chart just before sending, outside any database transaction (drawing takes
+    tens of milliseconds that nobody else should wait for)."""
     chart = delivery.message.chart
     if chart is None or delivery.message.image is not None:
         return delivery
-    png = await asyncio.to_thread(render_radar, list(chart.labels), list(chart.scores),
-                                  chart.title)
+    png = await radar.draw(list(chart.labels), list(chart.scores), chart.title)
     return replace(delivery, message=replace(delivery.message,
                                              image=Image(chart.name, png, chart.caption)))
 
