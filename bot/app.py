@@ -11,9 +11,12 @@ from flows.loader import load_library
 from flows.texts import Texts
 from handlers.flow_versions import FlowVersions
 from handlers.shopkeeper import ShopkeeperChat
+from storage import updates
 from storage.database import Database
 
 FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
+#: How long handled update ids are kept to recognise a redelivery.
+UPDATES_KEPT_DAYS = 7
 
 
 @dataclass(slots=True)
@@ -39,5 +42,7 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR) -> App:
     await db.upgrade()
     async with db.session() as session:
         await flows.remember_current(session)
+        # Platforms stop redelivering after a day (Telegram) or a few (WhatsApp).
+        await updates.forget_older_than(session, days=UPDATES_KEPT_DAYS)
     engine = Engine(texts)
     return App(settings, db, texts, ShopkeeperChat(db, flows, engine, texts))

@@ -203,3 +203,23 @@ async def test_a_button_from_an_earlier_run_is_stale(app: App) -> None:
     press = Inbound(CHAT, "u1", reply=Reply(choice=question.buttons[0].id, ref=question.ref))
     [notice] = await app.shopkeeper.handle(press)
     assert notice.message.notice and "oudere vraag" in notice.message.text
+
+
+async def test_old_update_marks_are_dropped_at_start(settings: Settings) -> None:
+    from datetime import timedelta
+
+    from storage import updates
+    from storage.tables import ProcessedUpdate, utcnow
+
+    app = await build(settings)
+    async with app.db.session() as session:
+        await updates.claim(session, channel=CHAT, key="fresh")
+        session.add(ProcessedUpdate(channel=CHAT, key="old", created_at=utcnow() - timedelta(days=8)))
+    await app.close()
+    again = await build(settings)
+    try:
+        async with again.db.session() as session:
+            keys = set((await session.execute(sa.select(ProcessedUpdate.key))).scalars())
+        assert keys == {"fresh"}
+    finally:
+        await again.close()

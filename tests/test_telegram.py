@@ -291,3 +291,19 @@ async def test_webhook_mode_checks_the_secret(settings: Settings, app: App,
                 async with http.post(url, json=update, headers=headers) as response:
                     assert response.status == 401
     assert not says("Dit kan ik voor je doen")(emulator.messages_to(CHAT))
+
+
+async def test_an_error_gets_a_kind_reply_and_a_note_to_the_admin_chat(
+        app: App, settings: Settings, emulator: BotAPIEmulator,
+        caplog: pytest.LogCaptureFixture) -> None:
+    admin = 777
+    emulator.register_chat(admin)
+    async with TelegramBot(telegram_settings(settings, emulator, admin_chat_id=admin), app):
+        emulator.fail_next("sendMessage", status=502)  # Telegram hiccups once
+        emulator.user_sends_text(CHAT, "/help", language_code="en")
+        messages = await settle(emulator, says("something went wrong on my side"))
+        notes = await settle(emulator, says("KI:SS Coach: update"), admin)
+    assert "Traceback" not in messages[-1]["text"]
+    assert "NetworkError" in notes[-1]["text"] or "Bad Gateway" in notes[-1]["text"]
+    assert any("error while handling update" in r.message for r in caplog.records)
+    assert emulator.token not in caplog.text
