@@ -214,7 +214,8 @@ async def test_old_update_marks_are_dropped_at_start(settings: Settings) -> None
     app = await build(settings)
     async with app.db.session() as session:
         await updates.claim(session, channel=CHAT, key="fresh")
-        session.add(ProcessedUpdate(channel=CHAT, key="old", created_at=utcnow() - timedelta(days=8)))
+        eight_days_ago = utcnow() - timedelta(days=8)
+        session.add(ProcessedUpdate(channel=CHAT, key="old", created_at=eight_days_ago))
     await app.close()
     again = await build(settings)
     try:
