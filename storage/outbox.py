@@ -38,12 +38,3 @@ async def mark_failed(session: AsyncSession, *, message_id: int, error: str) -> 
         sa.update(OutboxMessage).where(col(OutboxMessage.id) == message_id)
         .values(status=OutboxStatus.FAILED, error=error[:500],
                 attempts=col(OutboxMessage.attempts) + 1))
-
-
-async def pending(session: AsyncSession, *, channel: str, limit: int = 100) -> list[OutboxMessage]:
-    """Messages still to deliver on ``channel``, oldest first."""
-    statement = (sa.select(OutboxMessage)
-                 .where(col(OutboxMessage.channel) == channel,
-                        col(OutboxMessage.status) == OutboxStatus.PENDING)
-                 .order_by(col(OutboxMessage.id)).limit(limit))
-    return list((await session.execute(statement)).scalars())

@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from storage.tables import AssessmentResult, FlowSnapshot, Run, RunStatus, utcnow
 
-OPEN = (RunStatus.ACTIVE, RunStatus.PAUSED)
+OPEN = (RunStatus.ACTIVE, RunStatus.PAUSED)  # runs a shopkeeper is still in
 
 
 async def remember_flow(session: AsyncSession, *, key: str, flow_id: str, version: str,
@@ -24,14 +24,6 @@ async def remember_flow(session: AsyncSession, *, key: str, flow_id: str, versio
 async def flow_source(session: AsyncSession, *, key: str) -> str | None:
     snapshot = await session.get(FlowSnapshot, key)
     return snapshot.source if snapshot else None
-
-
-async def open_run(session: AsyncSession, *, shopkeeper_id: int) -> Run | None:
-    """The run the shopkeeper is in (active or paused), newest first."""
-    statement = (sa.select(Run).where(col(Run.shopkeeper_id) == shopkeeper_id,
-                                      col(Run.status).in_(OPEN))
-                 .order_by(col(Run.id).desc()).limit(1))
-    return (await session.execute(statement)).scalar_one_or_none()
 
 
 async def start_run(session: AsyncSession, *, shopkeeper_id: int, flow_id: str, flow_key: str,

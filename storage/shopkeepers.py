@@ -8,9 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.tables import Identity, Run, RunStatus, Shopkeeper, utcnow
-
-OPEN_RUNS = (RunStatus.ACTIVE, RunStatus.PAUSED)
+from storage.runs import OPEN
+from storage.tables import Identity, Run, Shopkeeper, utcnow
 
 #: Profile fields a flow may set (``save_as``); consent and language are handled apart.
 PROFILE_FIELDS = frozenset({"shop_name", "municipality", "shop_type", "team_size"})
@@ -31,7 +30,7 @@ async def find_with_open_run(session: AsyncSession, *, channel: str, external_id
         sa.select(Shopkeeper, Run)
         .join(Identity, col(Identity.shopkeeper_id) == col(Shopkeeper.id))
         .outerjoin(Run, sa.and_(col(Run.shopkeeper_id) == col(Shopkeeper.id),
-                                col(Run.status).in_(OPEN_RUNS)))
+                                col(Run.status).in_(OPEN)))
         .where(col(Identity.channel) == channel, col(Identity.external_id) == external_id)
         .order_by(col(Run.id).desc()).limit(1))
     row = (await session.execute(statement)).first()
@@ -63,12 +62,6 @@ async def update(session: AsyncSession, *, shopkeeper: Shopkeeper, **values: Any
 async def forget(session: AsyncSession, *, shopkeeper_id: int) -> None:
     """Delete the shopkeeper and, by cascade, every row about them."""
     await session.execute(sa.delete(Shopkeeper).where(col(Shopkeeper.id) == shopkeeper_id))
-
-
-async def addresses(session: AsyncSession, *, shopkeeper_id: int) -> list[Identity]:
-    """Every channel address of one shopkeeper."""
-    statement = sa.select(Identity).where(col(Identity.shopkeeper_id) == shopkeeper_id)
-    return list((await session.execute(statement)).scalars())
 
 
 def profile_of(shopkeeper: Shopkeeper) -> dict[str, str]:
