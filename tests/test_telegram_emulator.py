@@ -496,6 +496,21 @@ def test_the_parsers_reproduce_tdlib_results() -> None:
         parse_formatted_text("🏟 🏟&lt;<abacaba", "HTML")
 
 
+def test_the_legacy_markdown_parser() -> None:
+    assert parse_formatted_text(
+        "*vet* _schuin_ `code` [link](http://example.com) 2\\*3", "Markdown") == (
+        "vet schuin code link 2*3", [
+            {"offset": 0, "length": 3, "type": "bold"},
+            {"offset": 4, "length": 6, "type": "italic"},
+            {"offset": 11, "length": 4, "type": "code"},
+            {"offset": 16, "length": 4, "type": "text_link", "url": "http://example.com"}])
+    assert parse_formatted_text("```py\nx```", "Markdown") == (
+        "x", [{"offset": 0, "length": 1, "type": "pre", "language": "py"}])
+    with pytest.raises(EntityParseError,
+                       match="Can't find end of the entity starting at byte offset 0"):
+        parse_formatted_text("*open", "Markdown")
+
+
 async def test_runs_as_a_separate_process() -> None:
     script = Path(__file__).with_name("telegram_emulator.py")
     process = await asyncio.create_subprocess_exec(

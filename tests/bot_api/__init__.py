@@ -1,0 +1,1 @@
+"""The loopback Telegram Bot API emulator behind tests/telegram_emulator.py."""

@@ -1,0 +1,147 @@
+"""Files: image sizes, the photo sizes Telegram keeps, and sendPhoto, sendDocument, getFile."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from .keyboards import read_reply_markup
+from .messages import MessageStore
+from .params import ApiError, Params, Upload, bad_request
+from .rules import MAX_PHOTO_BYTES, MAX_UPLOAD_BYTES
+from .state import StoredFile
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG or JPEG, or None when it is neither."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
+    if data.startswith(b"\xff\xd8\xff"):
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                return None
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                i += 2
+                continue
+            (length,) = struct.unpack(">H", data[i + 2:i + 4])
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                height, width = struct.unpack(">HH", data[i + 5:i + 9])
+                return width, height
+            i += 2 + length
+    return None
+
+
+def _photo_sizes(width: int, height: int) -> list[tuple[int, int]]:
+    """The sizes Telegram keeps of a photo: thumbnails up to the (at most 2560 px) original."""
+    sizes: list[tuple[int, int]] = []
+    for limit in (90, 320, 800, 1280, 2560):
+        scale = min(1.0, limit / max(width, height))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        if not sizes or size != sizes[-1]:
+            sizes.append(size)
+        if scale == 1.0:
+            break
+    return sizes
+
+
+class FileMethods(MessageStore):
+    """The methods that take or give files."""
+
+    def _input_file(self, params: Params, field_name: str) -> tuple[Upload, StoredFile | None]:
+        value = params.get(field_name)
+        upload = params.files.get(field_name)
+        if upload is None and isinstance(value, str) and value.startswith("attach://"):
+            upload = params.files.get(value[9:])
+            if upload is None:
+                raise bad_request(f"wrong remote file identifier specified: can't find {value}")
+        if upload is not None:
+            if not upload.data:
+                raise bad_request("file must be non-empty")
+            if len(upload.data) > MAX_UPLOAD_BYTES:
+                raise ApiError(413, "Request Entity Too Large")
+            return upload, None
+        if isinstance(value, str) and value:
+            stored = self._files.get(value)
+            if stored is not None:
+                return Upload(stored.data, stored.filename, stored.mime_type), stored
+            if value.startswith(("http://", "https://")):
+                raise bad_request("failed to get HTTP URL content")
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        raise bad_request(f"there is no {field_name} in the request")
+
+    def _new_file(self, kind: str, upload: Upload, extension: str,
+                  size: tuple[int, int] | None = None) -> StoredFile:
+        number = next(self._file_ids)
+        return StoredFile(f"{kind[:2].upper()}AC{number:012d}", f"AQAD{number:08d}",
+                          upload.data, f"{kind}/file_{number}.{extension}", upload.mime_type,
+                          upload.filename, size)
+
+    def _send_photo(self, params: Params) -> dict[str, Any]:
+        chat = self._chat(params)
+        upload, stored = self._input_file(params, "photo")
+        if stored is None:
+            size = _image_size(upload.data)
+            if size is None or 0 in size:
+                raise bad_request("IMAGE_PROCESS_FAILED")
+            if len(upload.data) > MAX_PHOTO_BYTES:
+                raise ApiError(413, "Request Entity Too Large")
+            width, height = size
+            if width + height > 10000 or max(width, height) > 20 * min(width, height):
+                raise bad_request("PHOTO_INVALID_DIMENSIONS")
+            extension = "png" if upload.data.startswith(b"\x89PNG") else "jpg"
+            stored = self._new_file("photos", upload, extension, size)
+        source, caption, entities = self._caption(params)
+        markup = read_reply_markup(params)
+        assert stored.size is not None
+        sizes = _photo_sizes(*stored.size)
+        photo = []
+        for index, (width, height) in enumerate(sizes):
+            file_id = stored.file_id if index == len(sizes) - 1 else f"{stored.file_id}_{index}"
+            self._files[file_id] = stored
+            share = width * height / (sizes[-1][0] * sizes[-1][1])
+            photo.append({"file_id": file_id, "file_unique_id": f"{stored.file_unique_id}{index}",
+                          "width": width, "height": height,
+                          "file_size": max(1, int(len(stored.data) * share))})
+        message = self._new_message(
+            chat, photo=photo, caption=caption, caption_entities=entities,
+            reply_to_message=self._reply_to(chat, params),
+            reply_markup=markup if markup and "inline_keyboard" in markup else None)
+        return self._store(chat, self._record(
+            "sendPhoto", chat, message, caption=caption, entities=entities, source=source,
+            reply_markup=markup, parse_mode=params.get_str("parse_mode"), photo=stored.data,
+            filename=stored.filename))
+
+    def _send_document(self, params: Params) -> dict[str, Any]:
+        chat = self._chat(params)
+        upload, stored = self._input_file(params, "document")
+        if stored is None:
+            extension = (upload.filename or "").rpartition(".")[2] or "bin"
+            stored = self._new_file("documents", upload, extension)
+            self._files[stored.file_id] = stored
+        source, caption, entities = self._caption(params)
+        markup = read_reply_markup(params)
+        document: dict[str, Any] = {"file_id": stored.file_id,
+                                    "file_unique_id": stored.file_unique_id,
+                                    "file_size": len(stored.data)}
+        if stored.filename:
+            document["file_name"] = stored.filename
+        if stored.mime_type:
+            document["mime_type"] = stored.mime_type
+        message = self._new_message(
+            chat, document=document, caption=caption, caption_entities=entities,
+            reply_to_message=self._reply_to(chat, params),
+            reply_markup=markup if markup and "inline_keyboard" in markup else None)
+        return self._store(chat, self._record(
+            "sendDocument", chat, message, caption=caption, entities=entities, source=source,
+            reply_markup=markup, parse_mode=params.get_str("parse_mode"), document=stored.data,
+            filename=stored.filename))
+
+    def _get_file(self, params: Params) -> dict[str, Any]:
+        stored = self._files.get(params.get_str("file_id") or "")
+        if stored is None:
+            raise bad_request("invalid file_id")
+        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                "file_size": len(stored.data), "file_path": stored.file_path}
