@@ -44,6 +44,11 @@ class Figures:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     peak_rss_mb: float = 0.0
+    bot_cpu_seconds: float = 0.0  # user + system time of the bot process
+
+    @property
+    def cpu_ms_per_update(self) -> float:
+        return self.bot_cpu_seconds / self.updates * 1000 if self.updates else 0.0
 
     @property
     def per_second(self) -> float:
@@ -85,6 +90,12 @@ class Emulator:
             return body.get("result", body)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -123,9 +134,10 @@ async def baseline(users: int, texts: int) -> Figures:
                     figures.latencies.append(time.perf_counter() - start)
                     figures.updates += 1
 
-            began = time.perf_counter()
+            began, cpu_before = time.perf_counter(), cpu_seconds(bot.pid)
             await asyncio.gather(*(user(10_000 + i) for i in range(users)))
             figures.seconds = time.perf_counter() - began
+            figures.bot_cpu_seconds = cpu_seconds(bot.pid) - cpu_before
             figures.peak_rss_mb = peak_rss_mb(bot.pid)
             return figures
         finally:
@@ -232,7 +244,7 @@ async def full_stack(users: int, stored: int, *, pace: float | None = None,
                 figures = Figures()
                 rng = random.Random(seed)
                 spread = pace or 0.0
-                began = time.perf_counter()
+                began, cpu_before = time.perf_counter(), cpu_seconds(bot.pid)
 
                 async def one(i: int) -> None:
                     if spread:  # start the paced users evenly over one step interval
@@ -241,6 +253,7 @@ async def full_stack(users: int, stored: int, *, pace: float | None = None,
 
                 await asyncio.gather(*(one(i) for i in range(users)))
                 figures.seconds = time.perf_counter() - began
+                figures.bot_cpu_seconds = cpu_seconds(bot.pid) - cpu_before
                 figures.peak_rss_mb = peak_rss_mb(bot.pid)
                 state = await emulator.control("state")
                 refused = [e for e in state["errors"] if not e.get("injected")]
@@ -263,7 +276,8 @@ def row(name: str, runs: list[Figures]) -> str:
             f"{median([r.percentile(95) for r in runs]):>8.1f} "
             f"{median([r.percentile(99) for r in runs]):>8.1f} "
             f"{median([r.peak_rss_mb for r in runs]):>8.0f} "
-            f"{median([float(r.updates) for r in runs]):>8.0f}")
+            f"{median([float(r.updates) for r in runs]):>8.0f} "
+            f"{median([r.cpu_ms_per_update for r in runs]):>9.2f}")
 
 
 async def main() -> None:
@@ -291,7 +305,7 @@ async def main() -> None:
     print(f"telegram_load: {args.users} users, {args.stored} stored, {os.cpu_count()} cores, "
           f"medians of {args.repeat} run(s)")
     print(f"{'phase':<10} {'updates/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-          f"{'RSS MB':>8} {'updates':>8}")
+          f"{'RSS MB':>8} {'updates':>8} {'CPU ms/u':>9}")
     for name, runs in results.items():
         print(row(name, runs))
     full = statistics.median([r.per_second for r in results["full"]])
