@@ -107,14 +107,20 @@ def test_shop_name_is_validated_and_whitespace_folded(engine: Engine,
     assert "The Corner Shop 📚" in step.messages[0].text  # the next question greets the shop
 
 
-def test_municipality_typo_gives_suggestions_then_saves_the_pick(
-        engine: Engine, library: dict[str, Flow]) -> None:
-    flow = library["onboarding"]
+def at_municipality(engine: Engine, flow: Flow) -> tuple[Context, RunState]:
+    """Onboarding answered up to the municipality question (Dutch, consent, a shop name)."""
     ctx = Context("nl")
     _, state = engine.start(flow, ctx)
     for answer in ("1", "1", "Bakkerij Dewitte"):
         engine.answer(flow, state, Reply(text=answer), ctx)
     assert state.node_id == "municipality"
+    return ctx, state
+
+
+def test_municipality_typo_gives_suggestions_then_saves_the_pick(
+        engine: Engine, library: dict[str, Flow]) -> None:
+    flow = library["onboarding"]
+    ctx, state = at_municipality(engine, flow)
     step = engine.answer(flow, state, Reply(text="Kortryk"), ctx)
     [suggest] = step.messages
     assert suggest.buttons[0].label == "Kortrijk"
@@ -127,10 +133,7 @@ def test_municipality_typo_gives_suggestions_then_saves_the_pick(
 def test_an_old_municipality_name_is_saved_with_what_was_typed(
         engine: Engine, library: dict[str, Flow]) -> None:
     flow = library["onboarding"]
-    ctx = Context("nl")
-    _, state = engine.start(flow, ctx)
-    for answer in ("1", "1", "Slagerij Vanneste"):
-        engine.answer(flow, state, Reply(text=answer), ctx)
+    ctx, state = at_municipality(engine, flow)
     step = engine.answer(flow, state, Reply(text="meulebeke"), ctx)
     assert step.events == [Saved("municipality", "Tielt", "Meulebeke")]
 
