@@ -101,7 +101,7 @@ class TelegramChannel:
         async def deliver(deliveries: list[Delivery]) -> Report:
             nonlocal answered
             notice = next((d for d in deliveries if d.message.notice), None)
-            await query.answer(render.truncate(notice.message.text, 200) if notice else None)
+            await _answer(query, render.truncate(notice.message.text, 200) if notice else None)
             answered = True
             if notice is None:
                 await self._show_choice(query)
@@ -116,7 +116,7 @@ class TelegramChannel:
                 await self._handle(update, reply=Reply(choice=choice, ref=ref), deliver=deliver)
         finally:
             if not answered:  # every press is answered, or the button keeps spinning
-                await query.answer()
+                await _answer(query, None)
 
     async def on_membership(self, update: Update, context: Context) -> None:
         """Blocked ("kicked") means: never send them anything; back to "member" undoes it."""
@@ -225,3 +225,12 @@ class TelegramChannel:
                     self.admin_chat_id, f"⚠️ KI:SS Coach: update {update_id}: {summary}")
             except Exception:
                 log.exception("could not notify the admin chat")
+
+
+async def _answer(query: CallbackQuery, text: str | None) -> None:
+    """Answer a button press; one from long ago (the bot was down) can no longer be
+    answered, which is no reason to bother the user with an error."""
+    try:
+        await query.answer(text)
+    except BadRequest as exc:
+        log.info("could not answer button press %s: %s", query.id, exc.message)
