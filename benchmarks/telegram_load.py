@@ -173,10 +173,11 @@ def store_shopkeepers(db_path: Path, count: int) -> None:
             [(i, i, now) for i in range(1, count + 1)])
 
 
-def bot_env(db_path: Path, base_url: str) -> dict[str, str]:
+def bot_env(db_path: Path, base_url: str, database_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KISS_", "TELEGRAM_"))}
     env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=base_url,
-               KISS_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}", KISS_LOG_LEVEL="WARNING")
+               KISS_DATABASE_URL=database_url or f"sqlite+aiosqlite:///{db_path}",
+               KISS_LOG_LEVEL="WARNING")
     return env
 
 
@@ -232,13 +233,18 @@ async def shopkeeper(emulator: Emulator, chat_id: int, figures: Figures, rng: ra
 
 
 async def full_stack(users: int, stored: int, *, pace: float | None = None,
-                     steps: int = len(SCRIPT), seed: int = 7) -> Figures:
+                     steps: int = len(SCRIPT), seed: int = 7,
+                     database_url: str | None = None) -> Figures:
+    """``database_url``: an empty database to use instead of a fresh SQLite file (nothing
+    is pre-stored in it)."""
     with tempfile.TemporaryDirectory() as folder:
         db_path = Path(folder) / "bench.sqlite3"
-        store_shopkeepers(db_path, stored)
+        if database_url is None:
+            store_shopkeepers(db_path, stored)
         async with Emulator() as emulator:
             bot = await asyncio.create_subprocess_exec(
-                PYTHON, "-m", "bot", "run", cwd=folder, env=bot_env(db_path, emulator.base_url))
+                PYTHON, "-m", "bot", "run", cwd=folder,
+                env=bot_env(db_path, emulator.base_url, database_url))
             try:
                 await wait_ready(emulator)
                 figures = Figures()
@@ -291,26 +297,37 @@ async def main() -> None:
     parser.add_argument("--rate-users", type=int, default=100)
     parser.add_argument("--rate-steps", type=int, default=12)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--full-only", action="store_true", help="skip baseline and paced")
+    parser.add_argument("--database-url", default=None,
+                        help="an EMPTY database for the full stack instead of SQLite "
+                             "(e.g. PostgreSQL); --stored does not apply")
     args = parser.parse_args()
 
     results: dict[str, list[Figures]] = {"baseline": [], "full": [], "paced": []}
     for run in range(args.repeat):
-        results["baseline"].append(await baseline(args.users, args.baseline_texts))
-        results["full"].append(await full_stack(args.users, args.stored))
-        pace = args.rate_users / args.rate  # seconds between one user's steps
-        results["paced"].append(await full_stack(args.rate_users, args.stored, pace=pace,
-                                                 steps=args.rate_steps))
+        if not args.full_only:
+            results["baseline"].append(await baseline(args.users, args.baseline_texts))
+        results["full"].append(await full_stack(args.users, args.stored,
+                                                database_url=args.database_url))
+        if not args.full_only:
+            pace = args.rate_users / args.rate  # seconds between one user's steps
+            results["paced"].append(await full_stack(args.rate_users, args.stored, pace=pace,
+                                                     steps=args.rate_steps))
         print(f"run {run + 1}/{args.repeat} done", file=sys.stderr, flush=True)
 
-    print(f"telegram_load: {args.users} users, {args.stored} stored, {os.cpu_count()} cores, "
+    where = args.database_url.split("@")[-1] if args.database_url else "SQLite"
+    stored = 0 if args.database_url else args.stored
+    print(f"telegram_load: {args.users} users, {stored} stored, {where}, {os.cpu_count()} cores, "
           f"medians of {args.repeat} run(s)")
     print(f"{'phase':<10} {'updates/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
           f"{'RSS MB':>8} {'updates':>8} {'CPU ms/u':>9}")
     for name, runs in results.items():
-        print(row(name, runs))
-    full = statistics.median([r.per_second for r in results["full"]])
-    echo = statistics.median([r.per_second for r in results["baseline"]])
-    print(f"full stack / bare echo bot: {full / echo:.2f}x")
+        if runs:
+            print(row(name, runs))
+    if results["baseline"]:
+        full = statistics.median([r.per_second for r in results["full"]])
+        echo = statistics.median([r.per_second for r in results["baseline"]])
+        print(f"full stack / bare echo bot: {full / echo:.2f}x")
 
 
 if __name__ == "__main__":
