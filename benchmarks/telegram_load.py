@@ -174,7 +174,8 @@ def store_shopkeepers(db_path: Path, count: int) -> None:
 
 
 def bot_env(db_path: Path, base_url: str, database_url: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KISS_", "TELEGRAM_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KISS_", "TELEGRAM_")) or k == "KISS_CONCURRENT_UPDATES"}
     env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=base_url,
                KISS_DATABASE_URL=database_url or f"sqlite+aiosqlite:///{db_path}",
                KISS_LOG_LEVEL="WARNING")
