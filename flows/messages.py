@@ -64,7 +64,7 @@ class Outbound:
     notice: bool = False
 
     def to_data(self) -> dict[str, Any]:
-        """A JSON-able form for the outbox (the image travels separately as bytes)."""
+        """A JSON-able form for the outbox (a chart is stored as data, drawn when sent)."""
         data: dict[str, Any] = {"text": self.text}
         if self.buttons:
             data["buttons"] = [[b.id, b.label] for b in self.buttons]
@@ -79,27 +79,6 @@ class Outbound:
         if self.notice:
             data["notice"] = True
         return data
-
-    @classmethod
-    def from_data(cls, data: dict[str, Any], image_data: bytes | None = None) -> Outbound:
-        image = None
-        if "image" in data and image_data is not None:
-            image = Image(data["image"]["name"], image_data, data["image"].get("caption", ""))
-        return cls(
-            text=data["text"],
-            buttons=tuple(Button(i, label) for i, label in data.get("buttons", [])),
-            ref=data.get("ref"),
-            image=image,
-            chart=_chart(data.get("chart")),
-            notice=bool(data.get("notice", False)),
-        )
-
-
-def _chart(data: dict[str, Any] | None) -> Chart | None:
-    if data is None:
-        return None
-    return Chart(data["title"], tuple(data["labels"]), tuple(data["scores"]),
-                 data.get("caption", ""), data.get("name", "chart.png"))
 
 
 @dataclass(frozen=True, slots=True)

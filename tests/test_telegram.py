@@ -182,6 +182,16 @@ async def test_free_text_and_stickers_get_a_pointer(bot: TelegramBot,
     await settle(emulator, says("Kies een van de antwoorden"))
     emulator.user_sends_text(CHAT, "/doesnotexist")
     await settle(emulator, says("Het commando /doesnotexist ken ik niet"))
+    sticker = {"file_id": "st1", "file_unique_id": "st1u", "type": "regular", "width": 512,
+               "height": 512, "is_animated": False, "is_video": False}
+    emulator.enqueue_raw_update({
+        "update_id": 10**6, "message": {
+            "message_id": 10**5, "date": 0, "sticker": sticker,
+            "chat": {"id": CHAT, "type": "private", "first_name": "Test"},
+            "from": {"id": CHAT, "is_bot": False, "first_name": "Test"}}})
+    messages = await settle(emulator, lambda ms: "enkel tekst lezen" in (ms[-2]["text"] or "")
+                            and asks("Vraag 1 van 24")(ms))  # the pointer, then the question
+    assert sum("enkel tekst lezen" in (m["text"] or "") for m in messages) == 1
 
 
 async def test_a_duplicated_update_is_processed_once(bot: TelegramBot, app: App,
