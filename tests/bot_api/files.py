@@ -105,14 +105,8 @@ class FileMethods(MessageStore):
             photo.append({"file_id": file_id, "file_unique_id": f"{stored.file_unique_id}{index}",
                           "width": width, "height": height,
                           "file_size": max(1, int(len(stored.data) * share))})
-        message = self._new_message(
-            chat, photo=photo, caption=caption, caption_entities=entities,
-            reply_to_message=self._reply_to(chat, params),
-            reply_markup=markup if markup and "inline_keyboard" in markup else None)
-        return self._store(chat, self._record(
-            "sendPhoto", chat, message, caption=caption, entities=entities, source=source,
-            reply_markup=markup, parse_mode=params.get_str("parse_mode"), photo=stored.data,
-            filename=stored.filename))
+        return self._store_file_message("sendPhoto", chat, params, stored, source, caption,
+                                        entities, markup, {"photo": photo})
 
     def _send_document(self, params: Params) -> dict[str, Any]:
         chat = self._chat(params)
@@ -130,14 +124,23 @@ class FileMethods(MessageStore):
             document["file_name"] = stored.filename
         if stored.mime_type:
             document["mime_type"] = stored.mime_type
+        return self._store_file_message("sendDocument", chat, params, stored, source, caption,
+                                        entities, markup, {"document": document})
+
+    def _store_file_message(self, method: str, chat: Any, params: Params, stored: Any,
+                            source: str | None, caption: str | None,
+                            entities: list[dict[str, Any]], markup: dict[str, Any] | None,
+                            content: dict[str, Any]) -> dict[str, Any]:
+        """Build, record and store the message a sendPhoto/sendDocument call creates."""
         message = self._new_message(
-            chat, document=document, caption=caption, caption_entities=entities,
+            chat, **content, caption=caption, caption_entities=entities,
             reply_to_message=self._reply_to(chat, params),
             reply_markup=markup if markup and "inline_keyboard" in markup else None)
+        uploaded = {"photo" if method == "sendPhoto" else "document": stored.data}
         return self._store(chat, self._record(
-            "sendDocument", chat, message, caption=caption, entities=entities, source=source,
-            reply_markup=markup, parse_mode=params.get_str("parse_mode"), document=stored.data,
-            filename=stored.filename))
+            method, chat, message, caption=caption, entities=entities, source=source,
+            reply_markup=markup, parse_mode=params.get_str("parse_mode"),
+            filename=stored.filename, **uploaded))
 
     def _get_file(self, params: Params) -> dict[str, Any]:
         stored = self._files.get(params.get_str("file_id") or "")
