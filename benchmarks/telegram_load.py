@@ -45,10 +45,15 @@ class Figures:
     latencies: list[float] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     bot_cpu_seconds: float = 0.0  # user + system time of the bot process
+    emulator_cpu_seconds: float = 0.0  # the same for the emulator (Telegram's stand-in)
+    driver_cpu_seconds: float = 0.0  # and for this driver (the simulated users)
 
     @property
     def cpu_ms_per_update(self) -> float:
-        return self.bot_cpu_seconds / self.updates * 1000 if self.updates else 0.0
+        return self.per_update(self.bot_cpu_seconds)
+
+    def per_update(self, seconds: float) -> float:
+        return seconds / self.updates * 1000 if self.updates else 0.0
 
     @property
     def per_second(self) -> float:
@@ -96,6 +101,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class CpuMeter:
+    """Wall time and the CPU time of bot, emulator and driver since creation."""
+
+    def __init__(self, bot_pid: int, emulator_pid: int) -> None:
+        self.pids = (bot_pid, emulator_pid)
+        self.began = time.perf_counter()
+        self.start = (*map(cpu_seconds, self.pids), time.process_time())
+
+    def read_into(self, figures: Figures) -> None:
+        now = (*map(cpu_seconds, self.pids), time.process_time())
+        figures.seconds = time.perf_counter() - self.began
+        figures.bot_cpu_seconds, figures.emulator_cpu_seconds, figures.driver_cpu_seconds = (
+            after - before for after, before in zip(now, self.start, strict=True))
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -134,10 +154,9 @@ async def baseline(users: int, texts: int) -> Figures:
                     figures.latencies.append(time.perf_counter() - start)
                     figures.updates += 1
 
-            began, cpu_before = time.perf_counter(), cpu_seconds(bot.pid)
+            meter = CpuMeter(bot.pid, emulator.process.pid)
             await asyncio.gather(*(user(10_000 + i) for i in range(users)))
-            figures.seconds = time.perf_counter() - began
-            figures.bot_cpu_seconds = cpu_seconds(bot.pid) - cpu_before
+            meter.read_into(figures)
             figures.peak_rss_mb = peak_rss_mb(bot.pid)
             return figures
         finally:
@@ -251,7 +270,7 @@ async def full_stack(users: int, stored: int, *, pace: float | None = None,
                 figures = Figures()
                 rng = random.Random(seed)
                 spread = pace or 0.0
-                began, cpu_before = time.perf_counter(), cpu_seconds(bot.pid)
+                meter = CpuMeter(bot.pid, emulator.process.pid)
 
                 async def one(i: int) -> None:
                     if spread:  # start the paced users evenly over one step interval
@@ -259,8 +278,7 @@ async def full_stack(users: int, stored: int, *, pace: float | None = None,
                     await shopkeeper(emulator, 20_000 + i, figures, rng, steps, pace)
 
                 await asyncio.gather(*(one(i) for i in range(users)))
-                figures.seconds = time.perf_counter() - began
-                figures.bot_cpu_seconds = cpu_seconds(bot.pid) - cpu_before
+                meter.read_into(figures)
                 figures.peak_rss_mb = peak_rss_mb(bot.pid)
                 state = await emulator.control("state")
                 refused = [e for e in state["errors"] if not e.get("injected")]
@@ -284,7 +302,9 @@ def row(name: str, runs: list[Figures]) -> str:
             f"{median([r.percentile(99) for r in runs]):>8.1f} "
             f"{median([r.peak_rss_mb for r in runs]):>8.0f} "
             f"{median([float(r.updates) for r in runs]):>8.0f} "
-            f"{median([r.cpu_ms_per_update for r in runs]):>9.2f}")
+            f"{median([r.cpu_ms_per_update for r in runs]):>9.2f} "
+            f"{median([r.per_update(r.emulator_cpu_seconds) for r in runs]):>9.2f} "
+            f"{median([r.per_update(r.driver_cpu_seconds) for r in runs]):>9.2f}")
 
 
 async def main() -> None:
@@ -321,7 +341,7 @@ async def main() -> None:
     print(f"telegram_load: {args.users} users, {stored} stored, {where}, {os.cpu_count()} cores, "
           f"medians of {args.repeat} run(s)")
     print(f"{'phase':<10} {'updates/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-          f"{'RSS MB':>8} {'updates':>8} {'CPU ms/u':>9}")
+          f"{'RSS MB':>8} {'updates':>8} {'CPU ms/u':>9} {'emulator':>9} {'driver':>9}")
     for name, runs in results.items():
         if runs:
             print(row(name, runs))

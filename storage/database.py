@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_inline
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -49,6 +51,8 @@ class Database:
             # the pool instead of letting them fail with "database is locked" (a read
             # transaction cannot be upgraded to a write while another writer commits).
             options.update(pool_size=1, max_overflow=0, pool_timeout=60)
+            if self.url.startswith("sqlite+aiosqlite:"):  # statements run inline, see there
+                options["async_creator"] = sqlite_inline.connector(_sqlite_path(self.url))
         else:
             options.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
@@ -93,6 +97,10 @@ def _upgrade(connection: sa.Connection) -> None:
     command.upgrade(config, "head")
 
 
+def _sqlite_path(url: str) -> str:
+    return sa.make_url(url).database or ":memory:"
+
+
 def _make_parent_dir(url: str) -> None:
     path = sa.make_url(url).database
     if path and path != ":memory:" and not path.startswith("file:"):
@@ -100,10 +108,12 @@ def _make_parent_dir(url: str) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Foreign keys make "delete a shopkeeper" delete everything about them; WAL lets the
-    # sender read while the conversation writes.
+    # Foreign keys make "delete a shopkeeper" delete everything about them; WAL lets other
+    # processes (an export, a migration) read while the bot writes. In WAL mode
+    # synchronous=NORMAL never corrupts the file; a power cut may lose the last commits.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
