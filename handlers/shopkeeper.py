@@ -37,7 +37,8 @@ from handlers.locks import UserLocks
 from handlers.sent_marks import SentMarks
 from storage import outbox, runs, shopkeepers, updates
 from storage.database import Database
-from storage.tables import Run, RunStatus, Shopkeeper, utcnow
+from storage.records import RunRecord, ShopkeeperRecord
+from storage.tables import RunStatus, utcnow
 
 ONBOARDING = "onboarding"
 ASSESSMENT = "assessment"
@@ -54,8 +55,8 @@ class _Turn:
     """What one turn works with; ``shopkeeper`` is None once they were forgotten."""
 
     session: AsyncSession
-    shopkeeper: Shopkeeper | None
-    run: Run | None
+    shopkeeper: ShopkeeperRecord | None
+    run: RunRecord | None
     lang: str
 
 
@@ -142,7 +143,7 @@ class ShopkeeperChat:
                     *await self._resume(turn)]
         if not _consented(turn):
             return await self._begin(turn, ONBOARDING)
-        if await runs.latest_result(turn.session, shopkeeper_id=turn.shopkeeper.id or 0):
+        if await runs.latest_result(turn.session, shopkeeper_id=turn.shopkeeper.id):
             return [Outbound(self.texts.get(turn.lang, "welcome_back_done"))]
         return await self._begin(turn, ASSESSMENT)
 
@@ -162,7 +163,7 @@ class ShopkeeperChat:
         return Outbound(self.texts.get(lang, "language_prompt"), buttons, ref=LANGUAGE_REF)
 
     async def _results(self, turn: _Turn) -> list[Outbound]:
-        assert turn.shopkeeper is not None and turn.shopkeeper.id is not None
+        assert turn.shopkeeper is not None
         latest = await runs.latest_result(turn.session, shopkeeper_id=turn.shopkeeper.id)
         run = await runs.run_by_id(turn.session, run_id=latest.run_id) if latest else None
         flow = await self.flows.pinned(turn.session, run.flow_key) if run else None
@@ -227,7 +228,7 @@ class ShopkeeperChat:
     # -- running flows ------------------------------------------------------------------
 
     async def _begin(self, turn: _Turn, flow_id: str) -> list[Outbound]:
-        assert turn.shopkeeper is not None and turn.shopkeeper.id is not None
+        assert turn.shopkeeper is not None
         flow = self.flows.latest(flow_id)  # its text was stored at start-up (FlowVersions)
         step, state = self.engine.start(flow, self._context(turn))
         turn.run = await runs.start_run(turn.session, shopkeeper_id=turn.shopkeeper.id,
@@ -273,7 +274,7 @@ class ShopkeeperChat:
 
     async def _finish(self, turn: _Turn, flow: Flow, state: RunState,
                       done: Finished) -> list[Outbound]:
-        assert turn.shopkeeper is not None and turn.shopkeeper.id is not None
+        assert turn.shopkeeper is not None
         if done.outcome == "refused":
             # No consent: keep nothing about this person, not even that they came by.
             await shopkeepers.forget(turn.session, shopkeeper_id=turn.shopkeeper.id)
@@ -283,7 +284,7 @@ class ShopkeeperChat:
             turn.run = None
             return await self._begin(turn, done.next_flow)
         if flow.themes:
-            assert turn.run is not None and turn.run.id is not None
+            assert turn.run is not None
             result = score(flow, state.answers, self._context(turn).profile)
             await runs.add_result(turn.session, shopkeeper_id=turn.run.shopkeeper_id,
                                   run_id=turn.run.id, flow_key=flow.key,
@@ -328,7 +329,7 @@ class ShopkeeperChat:
     async def _record(self, turn: _Turn, inbound: Inbound,
                       messages: list[Outbound]) -> list[Delivery]:
         ids: list[int | None] = [None] * len(messages)
-        if messages and turn.shopkeeper is not None and turn.shopkeeper.id is not None:
+        if messages and turn.shopkeeper is not None:
             ids = list(await outbox.record(
                 turn.session, shopkeeper_id=turn.shopkeeper.id, channel=inbound.channel,
                 external_id=inbound.external_id, payloads=[m.to_data() for m in messages]))
@@ -386,7 +387,7 @@ async def _drawn(delivery: Delivery) -> Delivery:
                                              image=Image(chart.name, png, chart.caption)))
 
 
-def _tagged(messages: list[Outbound], run: Run) -> list[Outbound]:
+def _tagged(messages: list[Outbound], run: RunRecord) -> list[Outbound]:
     """Prefix each prompt's ref with the run id, so a button from an earlier run of the same
     flow (same step number) is recognised as stale."""
     return [replace(m, ref=f"{run.id}.{m.ref}") if m.ref is not None else m for m in messages]

@@ -10,6 +10,10 @@ from sqlmodel import col
 
 from storage.tables import OutboxMessage, OutboxStatus, utcnow
 
+# Core INSERT … RETURNING, not the ORM: these rows are never read back in the turn.
+_RECORD = sa.insert(OutboxMessage).returning(sa.column("id", sa.Integer),
+                                             sort_by_parameter_order=True)
+
 
 async def record(session: AsyncSession, *, shopkeeper_id: int, channel: str, external_id: str,
                  payloads: list[dict[str, Any]]) -> list[int]:
@@ -18,10 +22,7 @@ async def record(session: AsyncSession, *, shopkeeper_id: int, channel: str, ext
     rows = [{"shopkeeper_id": shopkeeper_id, "channel": channel, "external_id": external_id,
              "payload": payload, "status": OutboxStatus.PENDING, "attempts": 0,
              "created_at": now} for payload in payloads]
-    # Core INSERT … RETURNING, not the ORM: these rows are never read back in the turn.
-    statement = sa.insert(OutboxMessage).returning(sa.column("id", sa.Integer),
-                                                    sort_by_parameter_order=True)
-    result = await session.execute(statement, rows)
+    result = await session.execute(_RECORD, rows)
     return [int(row_id) for row_id in result.scalars()]
 
 

@@ -1,4 +1,8 @@
-"""Flow runs, the flow versions they are pinned to, and assessment results."""
+"""Flow runs, the flow versions they are pinned to, and assessment results.
+
+Runs are read as :class:`~storage.records.RunRecord` and written with explicit statements
+(see :mod:`storage.records` for why).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,22 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.tables import AssessmentResult, FlowSnapshot, Run, RunStatus, utcnow
+from storage.records import RUN, RUN_COLUMNS, RunRecord, run_from
+from storage.tables import AssessmentResult, FlowSnapshot, RunStatus, utcnow
 
 OPEN = (RunStatus.ACTIVE, RunStatus.PAUSED)  # runs a shopkeeper is still in
+RESULT: sa.Table = AssessmentResult.__table__  # type: ignore[attr-defined]
+
+_CLOSE_OPEN = (sa.update(RUN)
+               .where(RUN.c.shopkeeper_id == sa.bindparam("owner"), RUN.c.status.in_(OPEN))
+               .values(status=RunStatus.ABANDONED, updated_at=sa.bindparam("now")))
+_INSERT = sa.insert(RUN).returning(*RUN_COLUMNS)
+_SAVE = (sa.update(RUN).where(RUN.c.id == sa.bindparam("run_id"))
+         .values(state=sa.bindparam("state"), status=sa.bindparam("status"),
+                 updated_at=sa.bindparam("updated_at"),
+                 completed_at=sa.bindparam("completed_at")))
+_BY_ID = sa.select(*RUN_COLUMNS).where(RUN.c.id == sa.bindparam("run_id"))
+_INSERT_RESULT = sa.insert(RESULT)
 
 
 async def remember_flow(session: AsyncSession, *, key: str, flow_id: str, version: str,
@@ -27,35 +44,38 @@ async def flow_source(session: AsyncSession, *, key: str) -> str | None:
 
 
 async def start_run(session: AsyncSession, *, shopkeeper_id: int, flow_id: str, flow_key: str,
-                    state: dict[str, Any]) -> Run:
+                    state: dict[str, Any]) -> RunRecord:
     """Close any open run and start a new one."""
-    await session.execute(
-        sa.update(Run).where(col(Run.shopkeeper_id) == shopkeeper_id,
-                             col(Run.status).in_(OPEN))
-        .values(status=RunStatus.ABANDONED, updated_at=utcnow()))
-    run = Run(shopkeeper_id=shopkeeper_id, flow_id=flow_id, flow_key=flow_key, state=state)
-    session.add(run)
-    await session.flush()
+    now = utcnow()
+    await session.execute(_CLOSE_OPEN, {"owner": shopkeeper_id, "now": now})
+    row = (await session.execute(_INSERT, {
+        "shopkeeper_id": shopkeeper_id, "flow_id": flow_id, "flow_key": flow_key,
+        "status": RunStatus.ACTIVE, "state": state, "started_at": now, "updated_at": now,
+    })).one()
+    run = run_from(row)
+    assert run is not None
     return run
 
 
-async def save_run(session: AsyncSession, *, run: Run, state: dict[str, Any],
+async def save_run(session: AsyncSession, *, run: RunRecord, state: dict[str, Any],
                    status: RunStatus | None = None) -> None:
+    """Write the run's new state (and status), in the record and in the database."""
     run.state = state
     run.updated_at = utcnow()
     if status is not None:
         run.status = status
         if status is RunStatus.COMPLETED:
             run.completed_at = run.updated_at
-    session.add(run)  # written with the rest of the turn at commit
+    await session.execute(_SAVE, {"run_id": run.id, "state": run.state, "status": run.status,
+                                  "updated_at": run.updated_at,
+                                  "completed_at": run.completed_at})
 
 
 async def add_result(session: AsyncSession, *, shopkeeper_id: int, run_id: int, flow_key: str,
-                     scores: dict[str, int], overall: int) -> AssessmentResult:
-    result = AssessmentResult(shopkeeper_id=shopkeeper_id, run_id=run_id, flow_key=flow_key,
-                              scores=scores, overall=overall)
-    session.add(result)
-    return result
+                     scores: dict[str, int], overall: int) -> None:
+    await session.execute(_INSERT_RESULT, {
+        "shopkeeper_id": shopkeeper_id, "run_id": run_id, "flow_key": flow_key,
+        "scores": scores, "overall": overall, "created_at": utcnow()})
 
 
 async def latest_result(session: AsyncSession, *, shopkeeper_id: int) -> AssessmentResult | None:
@@ -65,5 +85,6 @@ async def latest_result(session: AsyncSession, *, shopkeeper_id: int) -> Assessm
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def run_by_id(session: AsyncSession, *, run_id: int) -> Run | None:
-    return await session.get(Run, run_id)
+async def run_by_id(session: AsyncSession, *, run_id: int) -> RunRecord | None:
+    row = (await session.execute(_BY_ID, {"run_id": run_id})).first()
+    return run_from(row) if row is not None else None

@@ -11,6 +11,16 @@ from sqlmodel import col
 
 from storage.tables import ProcessedUpdate, utcnow
 
+# Built once per dialect: the turn's first statement, on every update.
+_CLAIM = {
+    name: (insert(ProcessedUpdate)
+           .values(channel=sa.bindparam("channel"), key=sa.bindparam("key"),
+                   created_at=sa.bindparam("now"))
+           .on_conflict_do_nothing()
+           .returning(col(ProcessedUpdate.key)))
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
 
 async def claim(session: AsyncSession, *, channel: str, key: str) -> bool:
     """Record (channel, key) as handled; False when it was handled before."""
@@ -21,13 +31,10 @@ async def claim(session: AsyncSession, *, channel: str, key: str) -> bool:
         session.add(ProcessedUpdate(channel=channel, key=key))
         await session.flush()
         return True
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (insert(ProcessedUpdate)
-                 .values(channel=channel, key=key, created_at=utcnow())
-                 .on_conflict_do_nothing()
-                 .returning(col(ProcessedUpdate.key)))
     # RETURNING, not rowcount: psycopg reports a row even when the conflict skipped it.
-    return (await session.execute(statement)).first() is not None
+    claimed = await session.execute(_CLAIM[dialect], {"channel": channel, "key": key,
+                                                      "now": utcnow()})
+    return claimed.first() is not None
 
 
 async def forget_older_than(session: AsyncSession, *, days: int) -> int:
