@@ -11,13 +11,15 @@ from sqlmodel import col
 
 from storage.tables import ProcessedUpdate, utcnow
 
-# Built once per dialect: the turn's first statement, on every update.
+PROCESSED: sa.Table = ProcessedUpdate.__table__  # type: ignore[attr-defined]
+
+# Built once per dialect, on the table: the turn's first statement, on every update.
 _CLAIM = {
-    name: (insert(ProcessedUpdate)
+    name: (insert(PROCESSED)
            .values(channel=sa.bindparam("channel"), key=sa.bindparam("key"),
                    created_at=sa.bindparam("now"))
            .on_conflict_do_nothing()
-           .returning(col(ProcessedUpdate.key)))
+           .returning(PROCESSED.c.key))
     for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
 

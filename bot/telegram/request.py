@@ -17,6 +17,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _TOKEN_IN_URL = re.compile(r"/bot[^/\s]+/")
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class AiohttpRequest(BaseRequest):
@@ -77,18 +78,21 @@ class AiohttpRequest(BaseRequest):
             write or 0)
         timeout = aiohttp.ClientTimeout(total=total, connect=connect, sock_read=read)
 
-        body: aiohttp.FormData | dict[str, str] | None = None
-        if request_data is not None:
-            body = request_data.json_parameters
-            if files:
-                form = aiohttp.FormData()
-                for name, value in body.items():
-                    form.add_field(name, value)
-                for name, (filename, content, mimetype) in files.items():
-                    form.add_field(name, content, filename=filename, content_type=mimetype)
-                body = form
+        body: aiohttp.FormData | bytes | None = None
+        headers = None
+        if files:
+            form = aiohttp.FormData()
+            for name, value in request_data.json_parameters.items():  # type: ignore[union-attr]
+                form.add_field(name, value)
+            for name, (filename, content, mimetype) in files.items():
+                form.add_field(name, content, filename=filename, content_type=mimetype)
+            body = form
+        elif request_data is not None:
+            # Encoded here in one call: aiohttp's FormData costs more than the request.
+            body, headers = request_data.url_encoded_parameters().encode(), _FORM
         try:
-            async with self._session.request(method, url, data=body, timeout=timeout) as response:
+            async with self._session.request(method, url, data=body, headers=headers,
+                                             timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
             raise TimedOut from exc
