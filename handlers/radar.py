@@ -1,6 +1,6 @@
 """The radar chart of the six theme scores, as PNG bytes.
 
-Drawing takes about 60 ms of CPU. :func:`draw` does it in a separate process, so the event
+Drawing takes tens of milliseconds of CPU. :func:`draw` does it in a separate process, so the event
 loop (and its GIL) keeps serving other shopkeepers meanwhile, the other core does the work,
 and matplotlib's memory stays out of the bot's process.
 """
@@ -34,21 +34,27 @@ async def draw(labels: list[str], scores: list[int], title: str) -> bytes:
 
 
 def render_radar(labels: list[str], scores: list[int], title: str) -> bytes:
-    """A 6-axis radar chart (0-100) with the scores written at each point."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # slow import: only when used
-    from matplotlib.figure import Figure
-    from matplotlib.projections.polar import PolarAxes
-
-    count = len(labels)
-    angles = [2 * math.pi * i / count for i in range(count)]
-    closed_angles = [*angles, angles[0]]
-    closed_scores = [*scores, scores[0]]
-
+    """A radar chart (0-100) with the scores written at each point."""
     with _RENDER_LOCK:
-        figure = Figure(figsize=(6, 6), dpi=100)
-        FigureCanvasAgg(figure)
+        chart = _charts.get(len(labels)) or _charts.setdefault(len(labels),
+                                                               _RadarChart(len(labels)))
+        return chart.render(labels, scores, title)
+
+
+class _RadarChart:
+    """One figure per number of axes, drawn once and then only relabelled and redrawn:
+    building polar axes costs a third of a chart, so the drawing process keeps them."""
+
+    def __init__(self, count: int) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # slow import: on use
+        from matplotlib.figure import Figure
+        from matplotlib.projections.polar import PolarAxes
+
+        self.angles = [2 * math.pi * i / count for i in range(count)]
+        self.figure = Figure(figsize=(6, 6), dpi=100)
+        FigureCanvasAgg(self.figure)
         # Fixed margins: tight_layout would cost a third of the drawing time.
-        axes = figure.add_axes((0.2, 0.16, 0.6, 0.6), projection="polar")
+        axes = self.figure.add_axes((0.2, 0.16, 0.6, 0.6), projection="polar")
         assert isinstance(axes, PolarAxes)
         axes.set_theta_offset(math.pi / 2)  # first theme at the top, then clockwise
         axes.set_theta_direction(-1)
@@ -58,13 +64,26 @@ def render_radar(labels: list[str], scores: list[int], title: str) -> bytes:
         axes.set_yticks([25, 50, 75, 100])
         axes.set_yticklabels(["25", "50", "75", ""], color="#888888", fontsize=8)
         axes.tick_params(axis="x", pad=10)
-        axes.set_xticks(angles)
-        axes.set_xticklabels([f"{label}\n{score}" for label, score in zip(labels, scores,
-                                                                           strict=True)],
-                             fontsize=11)
-        axes.plot(closed_angles, closed_scores, color=BRAND, linewidth=2)
-        axes.fill(closed_angles, closed_scores, color=BRAND, alpha=0.25)
-        figure.suptitle(title, fontsize=15, y=0.96)
+        axes.set_xticks(self.angles)
+        self.axes = axes
+        closed = [*self.angles, self.angles[0]]
+        (self.line,) = axes.plot(closed, [0] * len(closed), color=BRAND, linewidth=2)
+        (self.area,) = axes.fill(closed, [0] * len(closed), color=BRAND, alpha=0.25)
+        self.title = self.figure.suptitle("", fontsize=15, y=0.96)
+
+    def render(self, labels: list[str], scores: list[int], title: str) -> bytes:
+        closed_scores = [*scores, scores[0]]
+        self.axes.set_xticklabels(
+            [f"{label}\n{score}" for label, score in zip(labels, scores, strict=True)],
+            fontsize=11)
+        self.line.set_ydata(closed_scores)
+        self.area.set_xy([(a, s) for a, s in zip([*self.angles, self.angles[0]], closed_scores,
+                                                 strict=True)])
+        self.title.set_text(title)
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+        # Light compression: a third faster to write, and Telegram recompresses anyway.
+        self.figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
+        return buffer.getvalue()
+
+
+_charts: dict[int, _RadarChart] = {}
