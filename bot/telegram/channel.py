@@ -111,11 +111,13 @@ class TelegramChannel:
         async def deliver(deliveries: list[Delivery]) -> Report:
             nonlocal answered
             notice = next((d for d in deliveries if d.message.notice), None)
-            await _answer(query, render.truncate(notice.message.text, 200) if notice else None)
             answered = True
-            if notice is None:
-                await self._show_choice(query)
-            report = await self.deliver([d for d in deliveries if d is not notice])
+            # Three independent calls, so none waits for another's round trip: the pop-up
+            # (stops the spinner), the question rewritten with its answer, the next messages.
+            _, _, report = await asyncio.gather(
+                _answer(query, render.truncate(notice.message.text, 200) if notice else None),
+                self._show_choice(query) if notice is None else _nothing(),
+                self.deliver([d for d in deliveries if d is not notice]))
             if notice is not None:
                 report.sent.append(notice)  # shown as the pop-up
             return report
@@ -253,3 +255,7 @@ async def _answer(query: CallbackQuery, text: str | None) -> None:
         await query.answer(text)
     except BadRequest as exc:
         log.info("could not answer button press %s: %s", query.id, exc.message)
+
+
+async def _nothing() -> None:
+    return None
