@@ -40,9 +40,9 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR) -> App:
     texts = Texts.load(flows_dir / "texts")
     db = Database(settings.database_url)
     await db.upgrade()
-    async with db.session() as session:
-        await flows.remember_current(session)
+    async with db.transaction() as tx:
+        await flows.remember_current(tx)
         # Platforms stop redelivering after a day (Telegram) or a few (WhatsApp).
-        await updates.forget_older_than(session, days=UPDATES_KEPT_DAYS)
+        await updates.forget_older_than(tx, days=UPDATES_KEPT_DAYS)
     engine = Engine(texts)
     return App(settings, db, texts, ShopkeeperChat(db, flows, engine, texts))

@@ -40,8 +40,8 @@ class SentMarks:
     async def flush(self) -> None:
         ids, self._ids = self._ids, []
         if ids:
-            async with self.db.session() as session:
-                await outbox.mark_sent(session, ids=ids)
+            async with self.db.transaction() as tx:
+                await outbox.mark_sent(tx, ids=ids)
 
     async def close(self) -> None:
         if self._task is not None:

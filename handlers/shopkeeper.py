@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flows import report
 from flows.definition import DEFAULT_LANGUAGE, LANGUAGES, Flow
@@ -54,7 +54,7 @@ Deliver = Callable[[list[Delivery]], Awaitable[Report]]
 class _Turn:
     """What one turn works with; ``shopkeeper`` is None once they were forgotten."""
 
-    session: AsyncSession
+    tx: AsyncConnection
     shopkeeper: ShopkeeperRecord | None
     run: RunRecord | None
     lang: str
@@ -90,17 +90,17 @@ class ShopkeeperChat:
             return deliveries
 
     async def _turn(self, inbound: Inbound) -> list[Delivery]:
-        async with self.db.session() as session:
+        async with self.db.transaction() as tx:
             if inbound.update_id is not None and not await updates.claim(
-                    session, channel=inbound.channel, key=inbound.update_id):
+                    tx, channel=inbound.channel, key=inbound.update_id):
                 return []  # a redelivered update: it was answered the first time
             shopkeeper, run = await shopkeepers.find_with_open_run(
-                session, channel=inbound.channel, external_id=inbound.external_id)
+                tx, channel=inbound.channel, external_id=inbound.external_id)
             if shopkeeper is None:
                 shopkeeper = await shopkeepers.create(
-                    session, channel=inbound.channel, external_id=inbound.external_id,
+                    tx, channel=inbound.channel, external_id=inbound.external_id,
                     language=_language(inbound.language_hint))
-            turn = _Turn(session, shopkeeper, run, shopkeeper.language)
+            turn = _Turn(tx, shopkeeper, run, shopkeeper.language)
             if inbound.command is not None:
                 messages = await self._command(turn, inbound.command, inbound.argument)
             else:
@@ -137,13 +137,13 @@ class ShopkeeperChat:
     async def _start(self, turn: _Turn) -> list[Outbound]:
         assert turn.shopkeeper is not None
         if turn.shopkeeper.opted_out:
-            await shopkeepers.update(turn.session, shopkeeper=turn.shopkeeper, opted_out=False)
+            await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, opted_out=False)
         if turn.run is not None:
             return [Outbound(self.texts.get(turn.lang, "welcome_back")),
                     *await self._resume(turn)]
         if not _consented(turn):
             return await self._begin(turn, ONBOARDING)
-        if await runs.latest_result(turn.session, shopkeeper_id=turn.shopkeeper.id):
+        if await runs.latest_result(turn.tx, shopkeeper_id=turn.shopkeeper.id):
             return [Outbound(self.texts.get(turn.lang, "welcome_back_done"))]
         return await self._begin(turn, ASSESSMENT)
 
@@ -155,7 +155,7 @@ class ShopkeeperChat:
             return
         match = self.engine.places.find(argument.replace("_", " "))
         if match.name is not None:
-            await shopkeepers.update(turn.session, shopkeeper=turn.shopkeeper,
+            await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper,
                                      municipality=match.name)
 
     def _language_prompt(self, lang: str) -> Outbound:
@@ -164,9 +164,9 @@ class ShopkeeperChat:
 
     async def _results(self, turn: _Turn) -> list[Outbound]:
         assert turn.shopkeeper is not None
-        latest = await runs.latest_result(turn.session, shopkeeper_id=turn.shopkeeper.id)
-        run = await runs.run_by_id(turn.session, run_id=latest.run_id) if latest else None
-        flow = await self.flows.pinned(turn.session, run.flow_key) if run else None
+        latest = await runs.latest_result(turn.tx, shopkeeper_id=turn.shopkeeper.id)
+        run = await runs.run_by_id(turn.tx, run_id=latest.run_id) if latest else None
+        flow = await self.flows.pinned(turn.tx, run.flow_key) if run else None
         if run is None or flow is None:
             return [Outbound(self.texts.get(turn.lang, "no_results"))]
         return await self._report(turn, flow, RunState.from_data(run.state))
@@ -190,7 +190,7 @@ class ShopkeeperChat:
             if run_id != str(turn.run.id):
                 return [self._stale(turn)]  # a button from an earlier run
             reply = replace(reply, ref=seq)
-        flow = await self.flows.pinned(turn.session, turn.run.flow_key)
+        flow = await self.flows.pinned(turn.tx, turn.run.flow_key)
         if flow is None:  # a run from a flow this deployment no longer knows
             return await self._begin(turn, turn.run.flow_id)
         state = RunState.from_data(turn.run.state)
@@ -220,7 +220,7 @@ class ShopkeeperChat:
         assert turn.shopkeeper is not None
         if code not in LANGUAGES:
             return [self._language_prompt(turn.lang)]
-        await shopkeepers.update(turn.session, shopkeeper=turn.shopkeeper, language=code,
+        await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, language=code,
                                  language_chosen=True)
         turn.lang = code
         return [Outbound(self.texts.get(code, "language_set")), *await self._resume(turn)]
@@ -231,28 +231,28 @@ class ShopkeeperChat:
         assert turn.shopkeeper is not None
         flow = self.flows.latest(flow_id)  # its text was stored at start-up (FlowVersions)
         step, state = self.engine.start(flow, self._context(turn))
-        turn.run = await runs.start_run(turn.session, shopkeeper_id=turn.shopkeeper.id,
+        turn.run = await runs.start_run(turn.tx, shopkeeper_id=turn.shopkeeper.id,
                                         flow_id=flow.id, flow_key=flow.key, state=state.to_data())
         return await self._after_step(turn, flow, state, step)
 
     async def _resume(self, turn: _Turn) -> list[Outbound]:
         if turn.run is None:
             return []
-        flow = await self.flows.pinned(turn.session, turn.run.flow_key)
+        flow = await self.flows.pinned(turn.tx, turn.run.flow_key)
         if flow is None:
             return await self._begin(turn, turn.run.flow_id)
         state = RunState.from_data(turn.run.state)
         step = self.engine.prompt(flow, state, self._context(turn))
-        await runs.save_run(turn.session, run=turn.run, state=state.to_data(),
+        await runs.save_run(turn.tx, run=turn.run, state=state.to_data(),
                             status=RunStatus.ACTIVE)
         return _tagged(step.messages, turn.run)
 
     async def _pause(self, turn: _Turn, *, opt_out: bool) -> None:
         if turn.run is not None:
-            await runs.save_run(turn.session, run=turn.run, state=turn.run.state,
+            await runs.save_run(turn.tx, run=turn.run, state=turn.run.state,
                                 status=RunStatus.PAUSED)
         if opt_out and turn.shopkeeper is not None:
-            await shopkeepers.update(turn.session, shopkeeper=turn.shopkeeper, opted_out=True)
+            await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, opted_out=True)
 
     async def _after_step(self, turn: _Turn, flow: Flow, state: RunState,
                           step: Step) -> list[Outbound]:
@@ -264,10 +264,10 @@ class ShopkeeperChat:
         messages = _tagged(step.messages, turn.run)
         done = step.finished
         if done is None:
-            await runs.save_run(turn.session, run=turn.run, state=state.to_data(),
+            await runs.save_run(turn.tx, run=turn.run, state=state.to_data(),
                                 status=RunStatus.ACTIVE)
             return messages
-        await runs.save_run(turn.session, run=turn.run, state=state.to_data(),
+        await runs.save_run(turn.tx, run=turn.run, state=state.to_data(),
                             status=RunStatus.COMPLETED)
         messages.extend(await self._finish(turn, flow, state, done))
         return messages
@@ -277,7 +277,7 @@ class ShopkeeperChat:
         assert turn.shopkeeper is not None
         if done.outcome == "refused":
             # No consent: keep nothing about this person, not even that they came by.
-            await shopkeepers.forget(turn.session, shopkeeper_id=turn.shopkeeper.id)
+            await shopkeepers.forget(turn.tx, shopkeeper_id=turn.shopkeeper.id)
             turn.shopkeeper = None
             return []
         if done.next_flow is not None:
@@ -286,7 +286,7 @@ class ShopkeeperChat:
         if flow.themes:
             assert turn.run is not None
             result = score(flow, state.answers, self._context(turn).profile)
-            await runs.add_result(turn.session, shopkeeper_id=turn.run.shopkeeper_id,
+            await runs.add_result(turn.tx, shopkeeper_id=turn.run.shopkeeper_id,
                                   run_id=turn.run.id, flow_key=flow.key,
                                   scores=result.scores, overall=result.overall)
             return await self._report(turn, flow, state)
@@ -318,7 +318,7 @@ class ShopkeeperChat:
             case name:
                 values = {name: event.value}
         if values:
-            await shopkeepers.update(turn.session, shopkeeper=turn.shopkeeper, **values)
+            await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, **values)
 
     def _context(self, turn: _Turn) -> Context:
         profile = shopkeepers.profile_of(turn.shopkeeper) if turn.shopkeeper else {}
@@ -331,22 +331,22 @@ class ShopkeeperChat:
         ids: list[int | None] = [None] * len(messages)
         if messages and turn.shopkeeper is not None:
             ids = list(await outbox.record(
-                turn.session, shopkeeper_id=turn.shopkeeper.id, channel=inbound.channel,
+                turn.tx, shopkeeper_id=turn.shopkeeper.id, channel=inbound.channel,
                 external_id=inbound.external_id, payloads=[m.to_data() for m in messages]))
         return [Delivery(row_id, inbound.channel, inbound.external_id, message, turn.lang)
                 for row_id, message in zip(ids, messages, strict=True)]
 
     async def set_reachable(self, *, channel: str, external_id: str, reachable: bool) -> None:
         """The user blocked the bot (or unblocked it): stop (or resume) sending them anything."""
-        async with self.locks.hold(f"{channel}:{external_id}"), self.db.session() as session:
-            await self._mark_reachable(session, channel, external_id, reachable)
+        async with self.locks.hold(f"{channel}:{external_id}"), self.db.transaction() as tx:
+            await self._mark_reachable(tx, channel, external_id, reachable)
 
-    async def _mark_reachable(self, session: AsyncSession, channel: str, external_id: str,
+    async def _mark_reachable(self, tx: AsyncConnection, channel: str, external_id: str,
                               reachable: bool) -> None:
-        shopkeeper = await shopkeepers.find_by_identity(session, channel=channel,
+        shopkeeper = await shopkeepers.find_by_identity(tx, channel=channel,
                                                         external_id=external_id)
         if shopkeeper is not None and shopkeeper.opted_out == reachable:
-            await shopkeepers.update(session, shopkeeper=shopkeeper, opted_out=not reachable)
+            await shopkeepers.update(tx, shopkeeper=shopkeeper, opted_out=not reachable)
 
     async def _settle(self, inbound: Inbound, report: Report) -> None:
         """Record what the channel delivered (called with the user's lock held)."""
@@ -354,17 +354,17 @@ class ShopkeeperChat:
         failed = [d.outbox_id for d in report.failed if d.outbox_id is not None]
         if not (failed or report.unreachable):
             return
-        async with self.db.session() as session:
+        async with self.db.transaction() as tx:
             for message_id in failed:
-                await outbox.mark_failed(session, message_id=message_id,
+                await outbox.mark_failed(tx, message_id=message_id,
                                          error=report.error or "not delivered")
             if report.unreachable:
-                await self._mark_reachable(session, inbound.channel, inbound.external_id, False)
+                await self._mark_reachable(tx, inbound.channel, inbound.external_id, False)
 
     async def language_of(self, *, channel: str, external_id: str) -> str:
         """The language to address this user in (Dutch for a stranger)."""
-        async with self.db.session() as session:
-            shopkeeper = await shopkeepers.find_by_identity(session, channel=channel,
+        async with self.db.transaction() as tx:
+            shopkeeper = await shopkeepers.find_by_identity(tx, channel=channel,
                                                             external_id=external_id)
         return shopkeeper.language if shopkeeper else DEFAULT_LANGUAGE
 
@@ -372,8 +372,8 @@ class ShopkeeperChat:
         """Mark messages as sent once the channel has delivered them."""
         ids = [d.outbox_id for d in deliveries if d.outbox_id is not None]
         if ids:
-            async with self.db.session() as session:
-                await outbox.mark_sent(session, ids=ids)
+            async with self.db.transaction() as tx:
+                await outbox.mark_sent(tx, ids=ids)
 
 
 async def _drawn(delivery: Delivery) -> Delivery:

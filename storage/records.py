@@ -16,10 +16,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage.tables import Run, Shopkeeper
+from storage.tables import AssessmentResult, Run, Shopkeeper
 
 SHOPKEEPER: sa.Table = Shopkeeper.__table__  # type: ignore[attr-defined]
 RUN: sa.Table = Run.__table__  # type: ignore[attr-defined]
+RESULT: sa.Table = AssessmentResult.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -56,6 +57,19 @@ class RunRecord:
     completed_at: datetime | None
 
 
+@dataclass(slots=True)
+class ResultRecord:
+    """A row of ``assessment_result`` (see :class:`storage.tables.AssessmentResult`)."""
+
+    id: int
+    shopkeeper_id: int
+    run_id: int
+    flow_key: str
+    scores: dict[str, int]
+    overall: int
+    created_at: datetime
+
+
 def _columns(record: type, table: sa.Table) -> list[sa.Column[Any]]:
     """The table's columns in the record's field order; a field the table lacks fails at
     import, so the two cannot drift apart silently."""
@@ -64,6 +78,7 @@ def _columns(record: type, table: sa.Table) -> list[sa.Column[Any]]:
 
 SHOPKEEPER_COLUMNS = _columns(ShopkeeperRecord, SHOPKEEPER)
 RUN_COLUMNS = _columns(RunRecord, RUN)
+RESULT_COLUMNS = _columns(ResultRecord, RESULT)
 
 
 def shopkeeper_from(row: Sequence[Any]) -> ShopkeeperRecord:

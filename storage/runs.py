@@ -9,14 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.records import RUN, RUN_COLUMNS, RunRecord, run_from
-from storage.tables import AssessmentResult, FlowSnapshot, RunStatus, utcnow
+from storage.records import (
+    RESULT,
+    RESULT_COLUMNS,
+    RUN,
+    RUN_COLUMNS,
+    ResultRecord,
+    RunRecord,
+    run_from,
+)
+from storage.tables import FlowSnapshot, RunStatus, utcnow
 
 OPEN = (RunStatus.ACTIVE, RunStatus.PAUSED)  # runs a shopkeeper is still in
-RESULT: sa.Table = AssessmentResult.__table__  # type: ignore[attr-defined]
+SNAPSHOT: sa.Table = FlowSnapshot.__table__  # type: ignore[attr-defined]
 
 _CLOSE_OPEN = (sa.update(RUN)
                .where(RUN.c.shopkeeper_id == sa.bindparam("owner"), RUN.c.status.in_(OPEN))
@@ -30,25 +37,25 @@ _BY_ID = sa.select(*RUN_COLUMNS).where(RUN.c.id == sa.bindparam("run_id"))
 _INSERT_RESULT = sa.insert(RESULT)
 
 
-async def remember_flow(session: AsyncSession, *, key: str, flow_id: str, version: str,
+async def remember_flow(tx: AsyncConnection, *, key: str, flow_id: str, version: str,
                         source: str) -> None:
     """Keep the text of a flow version once, so runs pinned to it survive later edits."""
-    if await session.get(FlowSnapshot, key) is None:
-        session.add(FlowSnapshot(key=key, flow_id=flow_id, version=version, source=source))
-        await session.flush()
+    if await flow_source(tx, key=key) is None:
+        await tx.execute(sa.insert(SNAPSHOT).values(
+            key=key, flow_id=flow_id, version=version, source=source, created_at=utcnow()))
 
 
-async def flow_source(session: AsyncSession, *, key: str) -> str | None:
-    snapshot = await session.get(FlowSnapshot, key)
-    return snapshot.source if snapshot else None
+async def flow_source(tx: AsyncConnection, *, key: str) -> str | None:
+    return (await tx.execute(
+        sa.select(SNAPSHOT.c.source).where(SNAPSHOT.c.key == key))).scalar_one_or_none()
 
 
-async def start_run(session: AsyncSession, *, shopkeeper_id: int, flow_id: str, flow_key: str,
+async def start_run(tx: AsyncConnection, *, shopkeeper_id: int, flow_id: str, flow_key: str,
                     state: dict[str, Any]) -> RunRecord:
     """Close any open run and start a new one."""
     now = utcnow()
-    await session.execute(_CLOSE_OPEN, {"owner": shopkeeper_id, "now": now})
-    row = (await session.execute(_INSERT, {
+    await tx.execute(_CLOSE_OPEN, {"owner": shopkeeper_id, "now": now})
+    row = (await tx.execute(_INSERT, {
         "shopkeeper_id": shopkeeper_id, "flow_id": flow_id, "flow_key": flow_key,
         "status": RunStatus.ACTIVE, "state": state, "started_at": now, "updated_at": now,
     })).one()
@@ -57,7 +64,7 @@ async def start_run(session: AsyncSession, *, shopkeeper_id: int, flow_id: str, 
     return run
 
 
-async def save_run(session: AsyncSession, *, run: RunRecord, state: dict[str, Any],
+async def save_run(tx: AsyncConnection, *, run: RunRecord, state: dict[str, Any],
                    status: RunStatus | None = None) -> None:
     """Write the run's new state (and status), in the record and in the database."""
     run.state = state
@@ -66,25 +73,25 @@ async def save_run(session: AsyncSession, *, run: RunRecord, state: dict[str, An
         run.status = status
         if status is RunStatus.COMPLETED:
             run.completed_at = run.updated_at
-    await session.execute(_SAVE, {"run_id": run.id, "state": run.state, "status": run.status,
+    await tx.execute(_SAVE, {"run_id": run.id, "state": run.state, "status": run.status,
                                   "updated_at": run.updated_at,
                                   "completed_at": run.completed_at})
 
 
-async def add_result(session: AsyncSession, *, shopkeeper_id: int, run_id: int, flow_key: str,
+async def add_result(tx: AsyncConnection, *, shopkeeper_id: int, run_id: int, flow_key: str,
                      scores: dict[str, int], overall: int) -> None:
-    await session.execute(_INSERT_RESULT, {
+    await tx.execute(_INSERT_RESULT, {
         "shopkeeper_id": shopkeeper_id, "run_id": run_id, "flow_key": flow_key,
         "scores": scores, "overall": overall, "created_at": utcnow()})
 
 
-async def latest_result(session: AsyncSession, *, shopkeeper_id: int) -> AssessmentResult | None:
-    statement = (sa.select(AssessmentResult)
-                 .where(col(AssessmentResult.shopkeeper_id) == shopkeeper_id)
-                 .order_by(col(AssessmentResult.id).desc()).limit(1))
-    return (await session.execute(statement)).scalar_one_or_none()
+async def latest_result(tx: AsyncConnection, *, shopkeeper_id: int) -> ResultRecord | None:
+    row = (await tx.execute(
+        sa.select(*RESULT_COLUMNS).where(RESULT.c.shopkeeper_id == shopkeeper_id)
+        .order_by(RESULT.c.id.desc()).limit(1))).first()
+    return ResultRecord(*row) if row is not None else None
 
 
-async def run_by_id(session: AsyncSession, *, run_id: int) -> RunRecord | None:
-    row = (await session.execute(_BY_ID, {"run_id": run_id})).first()
+async def run_by_id(tx: AsyncConnection, *, run_id: int) -> RunRecord | None:
+    row = (await tx.execute(_BY_ID, {"run_id": run_id})).first()
     return run_from(row) if row is not None else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.records import (
     RUN,
@@ -51,39 +51,39 @@ _INSERT = sa.insert(SHOPKEEPER).returning(*SHOPKEEPER_COLUMNS)
 _INSERT_IDENTITY = sa.insert(IDENTITY)
 
 
-async def find_by_identity(session: AsyncSession, *, channel: str,
+async def find_by_identity(tx: AsyncConnection, *, channel: str,
                            external_id: str) -> ShopkeeperRecord | None:
     """The shopkeeper behind a channel address, or None for a stranger."""
-    row = (await session.execute(_BY_IDENTITY, {"channel": channel,
+    row = (await tx.execute(_BY_IDENTITY, {"channel": channel,
                                                 "external_id": external_id})).first()
     return shopkeeper_from(row) if row is not None else None
 
 
-async def find_with_open_run(session: AsyncSession, *, channel: str, external_id: str,
+async def find_with_open_run(tx: AsyncConnection, *, channel: str, external_id: str,
                              ) -> tuple[ShopkeeperRecord | None, RunRecord | None]:
     """The shopkeeper behind a channel address and the run they are in, in one query."""
-    row = (await session.execute(_WITH_OPEN_RUN, {"channel": channel,
+    row = (await tx.execute(_WITH_OPEN_RUN, {"channel": channel,
                                                   "external_id": external_id})).first()
     if row is None:
         return None, None
     return shopkeeper_from(row), run_from(row, len(SHOPKEEPER_COLUMNS))
 
 
-async def create(session: AsyncSession, *, channel: str, external_id: str,
+async def create(tx: AsyncConnection, *, channel: str, external_id: str,
                  language: str) -> ShopkeeperRecord:
     """A new shopkeeper reachable at (channel, external_id); no personal data yet."""
     now = utcnow()
-    row = (await session.execute(_INSERT, {
+    row = (await tx.execute(_INSERT, {
         "language": language, "language_chosen": False, "opted_out": False,
         "created_at": now, "updated_at": now})).one()
     shopkeeper = shopkeeper_from(row)
-    await session.execute(_INSERT_IDENTITY, {
+    await tx.execute(_INSERT_IDENTITY, {
         "channel": channel, "external_id": external_id, "shopkeeper_id": shopkeeper.id,
         "created_at": now})
     return shopkeeper
 
 
-async def update(session: AsyncSession, *, shopkeeper: ShopkeeperRecord,
+async def update(tx: AsyncConnection, *, shopkeeper: ShopkeeperRecord,
                  **values: Any) -> None:
     """Set columns on ``shopkeeper``, in the record and in the database, and bump
     ``updated_at``."""
@@ -93,13 +93,13 @@ async def update(session: AsyncSession, *, shopkeeper: ShopkeeperRecord,
     values["updated_at"] = utcnow()
     for name, value in values.items():
         setattr(shopkeeper, name, value)
-    await session.execute(
+    await tx.execute(
         sa.update(SHOPKEEPER).where(SHOPKEEPER.c.id == shopkeeper.id).values(**values))
 
 
-async def forget(session: AsyncSession, *, shopkeeper_id: int) -> None:
+async def forget(tx: AsyncConnection, *, shopkeeper_id: int) -> None:
     """Delete the shopkeeper and, by cascade, every row about them."""
-    await session.execute(sa.delete(SHOPKEEPER).where(SHOPKEEPER.c.id == shopkeeper_id))
+    await tx.execute(sa.delete(SHOPKEEPER).where(SHOPKEEPER.c.id == shopkeeper_id))
 
 
 def profile_of(shopkeeper: ShopkeeperRecord) -> dict[str, str]:

@@ -6,8 +6,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import ProcessedUpdate, utcnow
 
@@ -24,24 +23,26 @@ _CLAIM = {
 }
 
 
-async def claim(session: AsyncSession, *, channel: str, key: str) -> bool:
+async def claim(tx: AsyncConnection, *, channel: str, key: str) -> bool:
     """Record (channel, key) as handled; False when it was handled before."""
-    dialect = session.get_bind().dialect.name
+    dialect = tx.dialect.name
     if dialect not in ("postgresql", "sqlite"):  # no portable upsert: look, then insert
-        if await session.get(ProcessedUpdate, (channel, key)) is not None:
+        seen = await tx.execute(sa.select(PROCESSED.c.key).where(
+            PROCESSED.c.channel == channel, PROCESSED.c.key == key))
+        if seen.first() is not None:
             return False
-        session.add(ProcessedUpdate(channel=channel, key=key))
-        await session.flush()
+        await tx.execute(sa.insert(PROCESSED).values(channel=channel, key=key,
+                                                     created_at=utcnow()))
         return True
     # RETURNING, not rowcount: psycopg reports a row even when the conflict skipped it.
-    claimed = await session.execute(_CLAIM[dialect], {"channel": channel, "key": key,
+    claimed = await tx.execute(_CLAIM[dialect], {"channel": channel, "key": key,
                                                       "now": utcnow()})
     return claimed.first() is not None
 
 
-async def forget_older_than(session: AsyncSession, *, days: int) -> int:
+async def forget_older_than(tx: AsyncConnection, *, days: int) -> int:
     """Drop old marks; platforms stop redelivering long before (Telegram: 24 hours)."""
     cutoff = utcnow() - timedelta(days=days)
-    result = await session.execute(
-        sa.delete(ProcessedUpdate).where(col(ProcessedUpdate.created_at) < cutoff))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    result = await tx.execute(
+        sa.delete(PROCESSED).where(PROCESSED.c.created_at < cutoff))
+    return int(result.rowcount)

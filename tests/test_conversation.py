@@ -47,8 +47,8 @@ async def count(app: App, table: type) -> int:
 async def test_onboarding_stores_the_profile_with_consent(app: App) -> None:
     last = await onboard(app)
     assert "Vraag 1 van 24" in texts_of(last)
-    async with app.db.session() as session:
-        person = await shopkeepers.find_by_identity(session, channel=CHAT, external_id="u1")
+    async with app.db.transaction() as tx:
+        person = await shopkeepers.find_by_identity(tx, channel=CHAT, external_id="u1")
     assert person is not None
     assert (person.shop_name, person.municipality, person.shop_type, person.team_size) == (
         "Bakkerij Dewitte", "Kortrijk", "food", "2_4")
@@ -151,13 +151,13 @@ async def _open_run(app: App) -> Run:
 async def test_stop_opts_out_and_start_opts_back_in(app: App) -> None:
     await onboard(app)
     assert "geen berichten meer" in texts_of(await say(app, "/stop"))
-    async with app.db.session() as session:
-        person = await shopkeepers.find_by_identity(session, channel=CHAT, external_id="u1")
+    async with app.db.transaction() as tx:
+        person = await shopkeepers.find_by_identity(tx, channel=CHAT, external_id="u1")
         assert person is not None and person.opted_out
     resumed = await say(app, "/start")
     assert resumed[-1].message.text.startswith("Vraag 1 van 24")
-    async with app.db.session() as session:
-        person = await shopkeepers.find_by_identity(session, channel=CHAT, external_id="u1")
+    async with app.db.transaction() as tx:
+        person = await shopkeepers.find_by_identity(tx, channel=CHAT, external_id="u1")
         assert person is not None and not person.opted_out
 
 
@@ -212,8 +212,10 @@ async def test_old_update_marks_are_dropped_at_start(settings: Settings) -> None
     from storage.tables import ProcessedUpdate, utcnow
 
     app = await build(settings)
+    async with app.db.transaction() as tx:
+        assert await updates.claim(tx, channel=CHAT, key="fresh")
+        assert not await updates.claim(tx, channel=CHAT, key="fresh")
     async with app.db.session() as session:
-        await updates.claim(session, channel=CHAT, key="fresh")
         eight_days_ago = utcnow() - timedelta(days=8)
         session.add(ProcessedUpdate(channel=CHAT, key="old", created_at=eight_days_ago))
     await app.close()
