@@ -12,6 +12,11 @@ Phases, each with a fresh emulator:
 Latency is from the moment an update is queued at the emulator to the bot's first new
 message in that chat. ``--repeat 3`` runs everything three times and prints medians.
 
+CPU is reported per update for all three processes. The emulator and the driver share the
+same two cores as the bot, so their columns show how much of the machine the harness itself
+takes; the emulator's figure also shows how fast the machine is that day (its code does
+not change between runs, so when it costs more, everything else does too).
+
     .venv/bin/python benchmarks/telegram_load.py --users 500 --repeat 3
 """
 

@@ -6,10 +6,12 @@ answers the bot's indexed lookups and small writes in microseconds, so those rou
 and the GIL hand-overs they cause under load, cost far more than the queries. Here each
 call simply runs on the calling thread and returns a finished awaitable.
 
-The price: a slow statement holds up the event loop while it runs. That is acceptable for
-what SQLite is used for here (one process, thousands of shopkeepers, WAL with
-``synchronous=NORMAL`` so a commit does not wait for the disk). Large deployments use
-PostgreSQL, whose driver is natively asynchronous.
+The price: a slow statement holds up the event loop while it runs, and so does waiting
+for the write lock when another process (a migration, an export) writes at the same moment
+(up to ``busy_timeout``, 5 s). That is acceptable for what SQLite is used for here (one
+bot process, thousands of shopkeepers, WAL with ``synchronous=NORMAL`` so a commit does not
+wait for the disk). Large deployments use PostgreSQL, whose driver is natively
+asynchronous.
 
 Plug it in with ``create_async_engine("sqlite+aiosqlite:///…", async_creator=…)``; see
 :func:`connector`.

@@ -1,0 +1,98 @@
+"""Storage on both backends: records, explicit writes, transactions; SQLite without threads."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from storage import outbox, runs, shopkeepers, updates
+from storage.database import Database
+from storage.tables import Identity, RunStatus
+
+
+@pytest.fixture
+async def db(database_url: str) -> Database:
+    database = Database(database_url)
+    await database.upgrade()
+    yield database  # type: ignore[misc]
+    await database.close()
+
+
+async def test_a_turns_writes_are_read_back_as_records(db: Database) -> None:
+    async with db.transaction() as tx:
+        person = await shopkeepers.create(tx, channel="telegram", external_id="42",
+                                          language="fr")
+        run = await runs.start_run(tx, shopkeeper_id=person.id, flow_id="assessment",
+                                   flow_key="assessment@1", state={"seq": 1})
+        await shopkeepers.update(tx, shopkeeper=person, shop_name="Chez Marie", opted_out=True)
+        await runs.save_run(tx, run=run, state={"seq": 2}, status=RunStatus.PAUSED)
+    async with db.transaction() as tx:
+        found, open_run = await shopkeepers.find_with_open_run(
+            tx, channel="telegram", external_id="42")
+    assert found is not None and open_run is not None
+    assert (found.language, found.shop_name, found.opted_out) == ("fr", "Chez Marie", True)
+    assert (open_run.id, open_run.state, open_run.status) == (run.id, {"seq": 2}, "paused")
+    assert found.updated_at.tzinfo is not None
+
+
+async def test_a_new_run_abandons_the_open_one(db: Database) -> None:
+    async with db.transaction() as tx:
+        person = await shopkeepers.create(tx, channel="telegram", external_id="7", language="nl")
+        first = await runs.start_run(tx, shopkeeper_id=person.id, flow_id="a", flow_key="a@1",
+                                     state={})
+        second = await runs.start_run(tx, shopkeeper_id=person.id, flow_id="a", flow_key="a@1",
+                                      state={})
+        _, open_run = await shopkeepers.find_with_open_run(tx, channel="telegram",
+                                                           external_id="7")
+        old = await runs.run_by_id(tx, run_id=first.id)
+    assert open_run is not None and open_run.id == second.id
+    assert old is not None and old.status == "abandoned"
+
+
+async def test_an_error_rolls_the_whole_transaction_back(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await shopkeepers.create(tx, channel="telegram", external_id="1", language="nl")
+            raise RuntimeError("the turn failed half-way")
+    async with db.transaction() as tx:
+        assert await shopkeepers.find_by_identity(tx, channel="telegram", external_id="1") is None
+        assert await updates.claim(tx, channel="telegram", key="1")
+
+
+async def test_a_duplicate_address_is_refused_as_an_integrity_error(db: Database) -> None:
+    async with db.transaction() as tx:
+        await shopkeepers.create(tx, channel="telegram", external_id="5", language="nl")
+    with pytest.raises(sa.exc.IntegrityError):
+        async with db.transaction() as tx:
+            await shopkeepers.create(tx, channel="telegram", external_id="5", language="nl")
+    async with db.session() as session:
+        count = (await session.execute(sa.select(sa.func.count()).select_from(Identity)))
+        assert count.scalar_one() == 1
+
+
+async def test_outbox_rows_keep_their_order_and_can_be_marked(db: Database) -> None:
+    async with db.transaction() as tx:
+        person = await shopkeepers.create(tx, channel="telegram", external_id="9", language="nl")
+        ids = await outbox.record(tx, shopkeeper_id=person.id, channel="telegram",
+                                  external_id="9",
+                                  payloads=[{"text": "één"}, {"text": "twee"}, {"text": "drie"}])
+        await outbox.mark_sent(tx, ids=ids[:2])
+        await outbox.mark_failed(tx, message_id=ids[2], error="403: blocked")
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    async with db.transaction() as tx:
+        rows = (await tx.execute(sa.select(outbox.OUTBOX.c.status, outbox.OUTBOX.c.attempts)
+                                 .order_by(outbox.OUTBOX.c.id))).all()
+    assert [tuple(r) for r in rows] == [("sent", 1), ("sent", 1), ("failed", 1)]
+
+
+async def test_sqlite_runs_on_the_loops_own_thread(tmp_path: Path) -> None:
+    before = threading.active_count()
+    db = Database(f"sqlite:///{tmp_path / 'inline.sqlite3'}")
+    await db.upgrade()
+    async with db.transaction() as tx:
+        await shopkeepers.create(tx, channel="console", external_id="piet", language="nl")
+    assert threading.active_count() == before  # aiosqlite would have started a worker
+    await db.close()
