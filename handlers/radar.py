@@ -1,8 +1,8 @@
 """The radar chart of the six theme scores, as PNG bytes.
 
-Drawing takes tens of milliseconds of CPU. :func:`draw` does it in a separate process, so the event
-loop (and its GIL) keeps serving other shopkeepers meanwhile, the other core does the work,
-and matplotlib's memory stays out of the bot's process.
+Drawing takes tens of milliseconds of CPU. :func:`draw` does it in a separate process, so
+the event loop (and its GIL) keeps serving other shopkeepers meanwhile, the other core does
+the work, and matplotlib's memory stays out of the bot's process.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ async def draw(labels: list[str], scores: list[int], title: str) -> bytes:
 def render_radar(labels: list[str], scores: list[int], title: str) -> bytes:
     """A radar chart (0-100) with the scores written at each point."""
     with _RENDER_LOCK:
-        chart = _charts.get(len(labels)) or _charts.setdefault(len(labels),
-                                                               _RadarChart(len(labels)))
+        chart = _charts.get(len(labels))
+        if chart is None:
+            chart = _charts[len(labels)] = _RadarChart(len(labels))
         return chart.render(labels, scores, title)
 
 
@@ -50,7 +51,8 @@ class _RadarChart:
         from matplotlib.figure import Figure
         from matplotlib.projections.polar import PolarAxes
 
-        self.angles = [2 * math.pi * i / count for i in range(count)]
+        angles = [2 * math.pi * i / count for i in range(count)]
+        self.closed_angles = [*angles, angles[0]]
         self.figure = Figure(figsize=(6, 6), dpi=100)
         FigureCanvasAgg(self.figure)
         # Fixed margins: tight_layout would cost a third of the drawing time.
@@ -64,11 +66,11 @@ class _RadarChart:
         axes.set_yticks([25, 50, 75, 100])
         axes.set_yticklabels(["25", "50", "75", ""], color="#888888", fontsize=8)
         axes.tick_params(axis="x", pad=10)
-        axes.set_xticks(self.angles)
+        axes.set_xticks(angles)
         self.axes = axes
-        closed = [*self.angles, self.angles[0]]
-        (self.line,) = axes.plot(closed, [0] * len(closed), color=BRAND, linewidth=2)
-        (self.area,) = axes.fill(closed, [0] * len(closed), color=BRAND, alpha=0.25)
+        zeros = [0] * len(self.closed_angles)
+        (self.line,) = axes.plot(self.closed_angles, zeros, color=BRAND, linewidth=2)
+        (self.area,) = axes.fill(self.closed_angles, zeros, color=BRAND, alpha=0.25)
         self.title = self.figure.suptitle("", fontsize=15, y=0.96)
 
     def render(self, labels: list[str], scores: list[int], title: str) -> bytes:
@@ -77,12 +79,10 @@ class _RadarChart:
             [f"{label}\n{score}" for label, score in zip(labels, scores, strict=True)],
             fontsize=11)
         self.line.set_ydata(closed_scores)
-        self.area.set_xy([(a, s) for a, s in zip([*self.angles, self.angles[0]], closed_scores,
-                                                 strict=True)])
+        self.area.set_xy(list(zip(self.closed_angles, closed_scores, strict=True)))
         self.title.set_text(title)
         buffer = io.BytesIO()
-        # Light compression: a third faster to write, and Telegram recompresses anyway.
-        self.figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
+        self.figure.savefig(buffer, format="png")
         return buffer.getvalue()
 
 

@@ -7,9 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import OutboxMessage, OutboxStatus, utcnow
-
-OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+from storage.tables import OUTBOX, OutboxStatus, utcnow
 
 # On the table, not the ORM class: these rows are never read back in the turn, and the
 # ORM's bulk-insert path costs several times the INSERT itself.

@@ -16,11 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage.tables import AssessmentResult, Run, Shopkeeper
-
-SHOPKEEPER: sa.Table = Shopkeeper.__table__  # type: ignore[attr-defined]
-RUN: sa.Table = Run.__table__  # type: ignore[attr-defined]
-RESULT: sa.Table = AssessmentResult.__table__  # type: ignore[attr-defined]
+from storage.tables import RESULT, RUN, SHOPKEEPER
 
 
 @dataclass(slots=True)

@@ -11,19 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.records import (
-    RESULT,
-    RESULT_COLUMNS,
-    RUN,
-    RUN_COLUMNS,
-    ResultRecord,
-    RunRecord,
-    run_from,
-)
-from storage.tables import FlowSnapshot, RunStatus, utcnow
+from storage.records import RESULT_COLUMNS, RUN_COLUMNS, ResultRecord, RunRecord, run_from
+from storage.tables import FLOW_SNAPSHOT, RESULT, RUN, RunStatus, utcnow
 
 OPEN = (RunStatus.ACTIVE, RunStatus.PAUSED)  # runs a shopkeeper is still in
-SNAPSHOT: sa.Table = FlowSnapshot.__table__  # type: ignore[attr-defined]
 
 _CLOSE_OPEN = (sa.update(RUN)
                .where(RUN.c.shopkeeper_id == sa.bindparam("owner"), RUN.c.status.in_(OPEN))
@@ -41,13 +32,13 @@ async def remember_flow(tx: AsyncConnection, *, key: str, flow_id: str, version:
                         source: str) -> None:
     """Keep the text of a flow version once, so runs pinned to it survive later edits."""
     if await flow_source(tx, key=key) is None:
-        await tx.execute(sa.insert(SNAPSHOT).values(
+        await tx.execute(sa.insert(FLOW_SNAPSHOT).values(
             key=key, flow_id=flow_id, version=version, source=source, created_at=utcnow()))
 
 
 async def flow_source(tx: AsyncConnection, *, key: str) -> str | None:
     return (await tx.execute(
-        sa.select(SNAPSHOT.c.source).where(SNAPSHOT.c.key == key))).scalar_one_or_none()
+        sa.select(FLOW_SNAPSHOT.c.source).where(FLOW_SNAPSHOT.c.key == key))).scalar_one_or_none()
 
 
 async def start_run(tx: AsyncConnection, *, shopkeeper_id: int, flow_id: str, flow_key: str,

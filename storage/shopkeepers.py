@@ -14,9 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.records import (
-    RUN,
     RUN_COLUMNS,
-    SHOPKEEPER,
     SHOPKEEPER_COLUMNS,
     RunRecord,
     ShopkeeperRecord,
@@ -24,9 +22,7 @@ from storage.records import (
     shopkeeper_from,
 )
 from storage.runs import OPEN
-from storage.tables import Identity, utcnow
-
-IDENTITY: sa.Table = Identity.__table__  # type: ignore[attr-defined]
+from storage.tables import IDENTITY, RUN, SHOPKEEPER, utcnow
 
 #: Profile fields a flow may set (``save_as``); consent and language are handled apart.
 PROFILE_FIELDS = frozenset({"shop_name", "municipality", "shop_type", "team_size"})

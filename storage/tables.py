@@ -155,3 +155,14 @@ class ProcessedUpdate(SQLModel, table=True):
     channel: str = Field(primary_key=True, max_length=20)
     key: str = Field(primary_key=True, max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime(), index=True)
+
+
+# The Core tables behind the classes, for the storage functions' explicit statements
+# (SQLModel types ``__table__`` loosely, hence the one cast here).
+SHOPKEEPER: sa.Table = Shopkeeper.__table__  # type: ignore[attr-defined]
+IDENTITY: sa.Table = Identity.__table__  # type: ignore[attr-defined]
+FLOW_SNAPSHOT: sa.Table = FlowSnapshot.__table__  # type: ignore[attr-defined]
+RUN: sa.Table = Run.__table__  # type: ignore[attr-defined]
+RESULT: sa.Table = AssessmentResult.__table__  # type: ignore[attr-defined]
+OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+PROCESSED: sa.Table = ProcessedUpdate.__table__  # type: ignore[attr-defined]

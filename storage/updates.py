@@ -8,9 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import ProcessedUpdate, utcnow
-
-PROCESSED: sa.Table = ProcessedUpdate.__table__  # type: ignore[attr-defined]
+from storage.tables import PROCESSED, utcnow
 
 # Built once per dialect, on the table: the turn's first statement, on every update.
 _CLAIM = {

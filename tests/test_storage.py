@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from storage import outbox, runs, shopkeepers, updates
 from storage.database import Database
-from storage.tables import Identity, RunStatus
+from storage.tables import OUTBOX, Identity, RunStatus
 
 
 @pytest.fixture
@@ -83,8 +83,8 @@ async def test_outbox_rows_keep_their_order_and_can_be_marked(db: Database) -> N
         await outbox.mark_failed(tx, message_id=ids[2], error="403: blocked")
     assert ids == sorted(ids) and len(set(ids)) == 3
     async with db.transaction() as tx:
-        rows = (await tx.execute(sa.select(outbox.OUTBOX.c.status, outbox.OUTBOX.c.attempts)
-                                 .order_by(outbox.OUTBOX.c.id))).all()
+        rows = (await tx.execute(sa.select(OUTBOX.c.status, OUTBOX.c.attempts)
+                                 .order_by(OUTBOX.c.id))).all()
     assert [tuple(r) for r in rows] == [("sent", 1), ("sent", 1), ("failed", 1)]
 
 

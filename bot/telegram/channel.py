@@ -114,10 +114,13 @@ class TelegramChannel:
             answered = True
             # Three independent calls, so none waits for another's round trip: the pop-up
             # (stops the spinner), the question rewritten with its answer, the next messages.
-            _, _, report = await asyncio.gather(
-                _answer(query, render.truncate(notice.message.text, 200) if notice else None),
-                self._show_choice(query) if notice is None else _nothing(),
-                self.deliver([d for d in deliveries if d is not notice]))
+            side_calls = [_answer(query, render.truncate(notice.message.text, 200)
+                                  if notice else None)]
+            if notice is None:
+                side_calls.append(self._show_choice(query))
+            report, _ = await asyncio.gather(
+                self.deliver([d for d in deliveries if d is not notice]),
+                asyncio.gather(*side_calls))
             if notice is not None:
                 report.sent.append(notice)  # shown as the pop-up
             return report
@@ -255,7 +258,3 @@ async def _answer(query: CallbackQuery, text: str | None) -> None:
         await query.answer(text)
     except BadRequest as exc:
         log.info("could not answer button press %s: %s", query.id, exc.message)
-
-
-async def _nothing() -> None:
-    return None

@@ -80,9 +80,9 @@ class AiohttpRequest(BaseRequest):
 
         body: aiohttp.FormData | bytes | None = None
         headers = None
-        if files:
+        if request_data is not None and files:
             form = aiohttp.FormData()
-            for name, value in request_data.json_parameters.items():  # type: ignore[union-attr]
+            for name, value in request_data.json_parameters.items():
                 form.add_field(name, value)
             for name, (filename, content, mimetype) in files.items():
                 form.add_field(name, content, filename=filename, content_type=mimetype)
