@@ -27,6 +27,18 @@ class NodeType(StrEnum):
     END = "end"  # ends the flow with an outcome
 
 
+class Outcome(StrEnum):
+    """How a flow ended: a closed set, so the host handles each case (mypy checks it).
+
+    An ``end`` node names one in ``outcome``; a flow that runs past its last node, or an
+    ``end`` node without ``outcome``, ends ``completed``.
+    """
+
+    COMPLETED = "completed"  # nothing special: the flow is done
+    ONBOARDED = "onboarded"  # consent given and profile filled in
+    REFUSED = "refused"  # no consent: the host must keep nothing about the person
+
+
 @dataclass(frozen=True, slots=True)
 class Choice:
     """One answer option of a choice node."""
@@ -70,7 +82,7 @@ class Node:
     min_length: int = 1
     max_length: int = 200
     options: str | None = None  # name of the list a pick node picks from
-    outcome: str | None = None  # for end nodes: what the host should do next
+    outcome: Outcome = Outcome.COMPLETED  # for end nodes: what the host should do next
     next_flow: str | None = None
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.definition import Choice, Flow, Node, NodeType
+from flows.definition import Choice, Flow, Node, NodeType, Outcome
 from flows.messages import BACK, PAUSE, Button, Finished, Outbound, Reply, Saved, Step
 from flows.places import Gazetteer, gazetteer, normalize
 from flows.texts import Texts
@@ -196,7 +196,7 @@ class Engine:
             self._ask(flow, node, state, ctx, step)
             return
         state.node_id = None
-        step.events.append(Finished(None, None))
+        step.events.append(Finished(Outcome.COMPLETED, None))
 
     def _first_applicable(self, flow: Flow, position: int, ctx: Context) -> int | None:
         for index in range(position, len(flow.nodes)):

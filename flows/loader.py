@@ -23,6 +23,7 @@ from flows.definition import (
     Localized,
     Node,
     NodeType,
+    Outcome,
     SkipIf,
     Theme,
 )
@@ -295,13 +296,22 @@ def _node(check: _Checker, item: Any, line: int, theme_ids: set[str]) -> Node | 
             fail(f"options {options!r} is not a known list ({', '.join(sorted(PICK_LISTS))})")
         if save_as is None:
             fail("a pick node needs save_as")
+    outcome = Outcome.COMPLETED
+    if "outcome" in item:
+        if node_type is not NodeType.END:
+            fail("only an end node has an outcome")
+        elif item["outcome"] not in set(Outcome):
+            fail(f"outcome {item['outcome']!r} is not one of "
+                 f"{', '.join(o.value for o in Outcome)}")
+        else:
+            outcome = Outcome(item["outcome"])
     if len(check.problems) > problems_before:
         return None
     return Node(
         id=node_id, type=node_type, text=text, line=line, theme=theme, choices=choices,
         save_as=save_as, action=action, skip_if=skip_if, skip_when_known=skip_when_known,
         min_length=min_length,
-        max_length=max_length, options=options, outcome=item.get("outcome"),
+        max_length=max_length, options=options, outcome=outcome,
         next_flow=item.get("next_flow"),
     )
 

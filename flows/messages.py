@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flows.definition import Outcome
+
 #: Button ids that steer rather than answer ("back one question", "continue later").
 BACK, PAUSE = "_back", "_pause"
 
@@ -103,7 +105,7 @@ class Saved:
 class Finished:
     """Event: the flow reached an end node."""
 
-    outcome: str | None
+    outcome: Outcome
     next_flow: str | None
 
 

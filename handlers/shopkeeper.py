@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import assert_never
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flows import report
-from flows.definition import DEFAULT_LANGUAGE, LANGUAGES, Flow
+from flows.definition import DEFAULT_LANGUAGE, LANGUAGES, Flow, Outcome
 from flows.engine import Context, Engine, RunState
 from flows.messages import (
     BACK,
@@ -275,11 +276,16 @@ class ShopkeeperChat:
     async def _finish(self, turn: _Turn, flow: Flow, state: RunState,
                       done: Finished) -> list[Outbound]:
         assert turn.shopkeeper is not None
-        if done.outcome == "refused":
-            # No consent: keep nothing about this person, not even that they came by.
-            await shopkeepers.forget(turn.tx, shopkeeper_id=turn.shopkeeper.id)
-            turn.shopkeeper = None
-            return []
+        match done.outcome:
+            case Outcome.REFUSED:
+                # No consent: keep nothing about this person, not even that they came by.
+                await shopkeepers.forget(turn.tx, shopkeeper_id=turn.shopkeeper.id)
+                turn.shopkeeper = None
+                return []
+            case Outcome.ONBOARDED | Outcome.COMPLETED:
+                pass
+            case unhandled:
+                assert_never(unhandled)
         if done.next_flow is not None:
             turn.run = None
             return await self._begin(turn, done.next_flow)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.definition import Flow
+from flows.definition import Flow, Outcome
 from flows.engine import RETYPE, Context, Engine, RunState
 from flows.messages import BACK, PAUSE, Finished, Reply, Saved
 
@@ -145,7 +145,7 @@ def test_refusing_consent_ends_the_flow_with_the_refused_outcome(
     _, state = engine.start(flow, ctx)
     engine.answer(flow, state, Reply(text="1"), ctx)
     step = engine.answer(flow, state, Reply(text="nee"), ctx)
-    assert step.finished == Finished("refused", None)
+    assert step.finished == Finished(Outcome.REFUSED, None)
     assert state.node_id is None
     assert "bewaar ik niets" in step.messages[-1].text
 

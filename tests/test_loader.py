@@ -143,3 +143,26 @@ def test_flows_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     error = capsys.readouterr().err
     assert f"{path}:" in error
     assert "[node beleving_etalage]: type 'chioce' is not one of" in error
+
+
+def test_an_unknown_outcome_is_refused() -> None:
+    """A typo in ``refused`` would make the bot keep data it says it deletes."""
+    end = f'\n[[nodes]]\nid = "no"\ntype = "end"\ntext = {T}\noutcome = "refuse"\n'
+    source = HEADER + choice_node() + end
+    [problem] = problems(source)
+    assert problem.startswith("flows/demo.toml:18 [node no]: outcome 'refuse' is not one of")
+
+
+def test_only_end_nodes_have_an_outcome() -> None:
+    [problem] = problems(HEADER + choice_node(extra='outcome = "refused"'))
+    assert "only an end node has an outcome" in problem
+
+
+def test_flows_check_refuses_a_misspelled_refusal(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(Path(__file__).resolve().parent.parent / "flows", tmp_path / "flows")
+    onboarding = tmp_path / "flows" / "onboarding.toml"
+    onboarding.write_text(onboarding.read_text(encoding="utf-8").replace(
+        'outcome = "refused"', 'outcome = "refuse"'), encoding="utf-8")
+    assert main(["flows", "check", str(tmp_path / "flows")]) == 1
+    assert "outcome 'refuse' is not one of" in capsys.readouterr().err
