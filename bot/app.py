@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Settings
+from bot.painter import ChartPainter
 from flows.engine import Engine
 from flows.loader import load_library
 from flows.texts import Texts
@@ -30,6 +31,7 @@ class App:
 
     async def close(self) -> None:
         await self.shopkeeper.close()
+        self.shopkeeper.painter.close()
         await self.db.close()
 
 
@@ -45,4 +47,4 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR) -> App:
         # Platforms stop redelivering after a day (Telegram) or a few (WhatsApp).
         await updates.forget_older_than(tx, days=UPDATES_KEPT_DAYS)
     engine = Engine(texts)
-    return App(settings, db, texts, ShopkeeperChat(db, flows, engine, texts))
+    return App(settings, db, texts, ShopkeeperChat(db, flows, engine, texts, ChartPainter()))

@@ -1,36 +1,19 @@
 """The radar chart of the six theme scores, as PNG bytes.
 
-Drawing takes tens of milliseconds of CPU. :func:`draw` does it in a separate process, so
-the event loop (and its GIL) keeps serving other shopkeepers meanwhile, the other core does
-the work, and matplotlib's memory stays out of the bot's process.
+:func:`render_radar` is what the chart painter (:mod:`bot.painter`) runs in its own process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import math
-import multiprocessing
 import threading
-from concurrent.futures import ProcessPoolExecutor
 
 #: matplotlib's pyplot state is global; the object API below avoids it, but font caches are
 #: shared too, so one chart at a time.
 _RENDER_LOCK = threading.Lock()
 
 BRAND = "#0b6e4f"
-
-_painter: ProcessPoolExecutor | None = None
-
-
-async def draw(labels: list[str], scores: list[int], title: str) -> bytes:
-    """:func:`render_radar` in the drawing process (started on first use, shared)."""
-    global _painter  # one small worker for the whole process, whatever uses it
-    if _painter is None:
-        _painter = ProcessPoolExecutor(max_workers=1,
-                                       mp_context=multiprocessing.get_context("spawn"))
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_painter, render_radar, labels, scores, title)
 
 
 def render_radar(labels: list[str], scores: list[int], title: str) -> bytes:

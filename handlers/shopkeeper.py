@@ -13,6 +13,7 @@ from typing import assert_never
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.painter import ChartPainter
 from flows import report
 from flows.definition import DEFAULT_LANGUAGE, LANGUAGES, Flow, Outcome
 from flows.engine import Context, Engine, RunState
@@ -31,7 +32,6 @@ from flows.messages import (
 from flows.places import normalize
 from flows.scoring import score
 from flows.texts import Texts
-from handlers import radar
 from handlers.flow_versions import FlowVersions
 from handlers.inbound import Delivery, Inbound, Report
 from handlers.locks import UserLocks
@@ -64,8 +64,10 @@ class _Turn:
 class ShopkeeperChat:
     """Handles every inbound message of a shopkeeper, whatever the channel."""
 
-    def __init__(self, db: Database, flows: FlowVersions, engine: Engine, texts: Texts) -> None:
+    def __init__(self, db: Database, flows: FlowVersions, engine: Engine, texts: Texts,
+                 painter: ChartPainter) -> None:
         self.db = db
+        self.painter = painter
         self.flows = flows
         self.engine = engine
         self.texts = texts
@@ -85,7 +87,7 @@ class ShopkeeperChat:
         :meth:`delivered`.
         """
         async with self.locks.hold(f"{inbound.channel}:{inbound.external_id}"):
-            deliveries = [await _drawn(d) for d in await self._turn(inbound)]
+            deliveries = [await self._drawn(d) for d in await self._turn(inbound)]
             if deliver is not None and deliveries:
                 await self._settle(inbound, await deliver(deliveries))
             return deliveries
@@ -330,6 +332,16 @@ class ShopkeeperChat:
         profile = shopkeepers.profile_of(turn.shopkeeper) if turn.shopkeeper else {}
         return Context(turn.lang, profile)
 
+    async def _drawn(self, delivery: Delivery) -> Delivery:
+        """Draw a chart just before sending, outside any database transaction (drawing
+        takes tens of milliseconds that nobody else should wait for)."""
+        chart = delivery.message.chart
+        if chart is None or delivery.message.image is not None:
+            return delivery
+        png = await self.painter.draw(list(chart.labels), list(chart.scores), chart.title)
+        return replace(delivery, message=replace(delivery.message,
+                                                 image=Image(chart.name, png, chart.caption)))
+
     # -- the outbox ---------------------------------------------------------------------
 
     async def _record(self, turn: _Turn, inbound: Inbound,
@@ -380,17 +392,6 @@ class ShopkeeperChat:
         if ids:
             async with self.db.transaction() as tx:
                 await outbox.mark_sent(tx, ids=ids)
-
-
-async def _drawn(delivery: Delivery) -> Delivery:
-    """Draw a chart just before sending, outside any database transaction (drawing takes
-    tens of milliseconds that nobody else should wait for)."""
-    chart = delivery.message.chart
-    if chart is None or delivery.message.image is not None:
-        return delivery
-    png = await radar.draw(list(chart.labels), list(chart.scores), chart.title)
-    return replace(delivery, message=replace(delivery.message,
-                                             image=Image(chart.name, png, chart.caption)))
 
 
 def _tagged(messages: list[Outbound], run: RunRecord) -> list[Outbound]:
