@@ -100,7 +100,13 @@ def score(flow: Flow, answers: dict[str, str], profile: dict[str, str]) -> Resul
     strongest: tuple[str, ...] = ()
     focus: tuple[str, ...] = ()
     if not flat:
-        strongest = tuple(t for t in reversed(ascending) if scores[t] > STARTING_MAX)[:2]
+        strong = [t for t in reversed(ascending) if scores[t] > STARTING_MAX]
+        if len(strong) > 2:
+            # Themes that tie exactly with the second strength (same score, same work left)
+            # are named too: choosing between them would be arbitrary.
+            second = (scores[strong[1]], urgency(strong[1]))
+            strong = strong[:2] + [t for t in strong[2:] if (scores[t], urgency(t)) == second]
+        strongest = tuple(strong)
         focus = tuple(t for t in ascending if scores[t] < 100 and t not in strongest)[:2]
     return Result(scores, overall, strongest, focus,
                   _actions(candidates, focus, quick_wins=flat or starting),
