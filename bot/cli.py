@@ -15,6 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
+from bot import logs
 from bot.app import FLOWS_DIR, build
 from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat
@@ -34,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL, and the Bot API puts the token in the URL.
+    # The Bot API puts the token in every URL: no handler may ever write it.
+    logs.hide(settings.telegram_token, settings.webhook_secret)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
     try:

@@ -107,6 +107,8 @@ class OutboxSender:
         self._poll_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[object]] = set()
         self._closed = False
+        self._in_flight = 0
+        self._quiet = asyncio.Condition()
 
     # -- what the dispatcher uses -------------------------------------------------------
 
@@ -230,6 +232,8 @@ class OutboxSender:
             pass
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        async with self._quiet:
+            await self._quiet.wait_for(lambda: self._in_flight == 0)
         await self.marks.close()
         try:
             async with self.db.transaction() as tx:
@@ -245,7 +249,23 @@ class OutboxSender:
 
     # -- one row ------------------------------------------------------------------------
 
+    async def settled(self) -> None:
+        """Wait until nothing is being sent, then write the pending "sent" marks."""
+        async with self._quiet:
+            await self._quiet.wait_for(lambda: self._in_flight == 0)
+        await self.marks.flush()
+
     async def _send(self, row: OutboxRecord) -> _Result:
+        self._in_flight += 1
+        try:
+            return await self._send_row(row)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                async with self._quiet:
+                    self._quiet.notify_all()
+
+    async def _send_row(self, row: OutboxRecord) -> _Result:
         channel = self.channels.get(row.channel)
         if channel is None:
             await self._unknown([row])
