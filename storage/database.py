@@ -61,6 +61,9 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.url.startswith("sqlite"):
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            # Every transaction takes the write lock at BEGIN, where the driver may wait
+            # for it without holding up the event loop (see sqlite_inline).
+            sa.event.listen(self.engine.sync_engine, "begin", sqlite_inline.begin_immediate)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -121,9 +124,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Foreign keys make "delete a shopkeeper" delete everything about them; WAL lets other
     # processes (an export, a migration) read while the bot writes. In WAL mode
     # synchronous=NORMAL never corrupts the file; a power cut may lose the last commits.
+    # No busy_timeout here: the driver sets a few ms and awaits longer lock waits.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
