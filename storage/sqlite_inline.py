@@ -16,10 +16,11 @@ Retrying a statement is only correct when no transaction is open (``BEGIN IMMEDI
 itself, or a statement outside a transaction) or for ``COMMIT`` (SQLite keeps the
 transaction and documents that COMMIT may be retried). Inside a transaction a busy error
 means a deferred reader could not become a writer, and in WAL mode its snapshot may be
-stale (``SQLITE_BUSY_SNAPSHOT``): only the whole transaction could be retried. So the
-connection runs with ``isolation_level=None`` (sqlite3 never begins on its own) and every
-transaction is begun by :func:`begin_immediate`, which takes the write lock up front: the
-wait happens at ``BEGIN``, and no later statement in the transaction waits for a lock.
+stale (``SQLITE_BUSY_SNAPSHOT``): only the whole transaction could be retried. So every
+transaction is begun by :func:`begin_immediate` (SQLAlchemy's documented way to emit BEGIN
+for pysqlite), which takes the write lock up front: the wait happens at ``BEGIN``, and no
+later statement in the transaction waits for a lock. sqlite3's own implicit BEGIN (before
+an INSERT/UPDATE/DELETE outside a transaction) thus never fires.
 
 :data:`CHECKED_AGAINST_SQLALCHEMY` is the SQLAlchemy release whose aiosqlite dialect this
 imitates; ``tests/test_sqlite_driver.py`` fails when another one is installed.
@@ -33,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
@@ -51,8 +52,11 @@ def begin_immediate(connection: sa.Connection) -> None:
     """The engine's ``begin`` listener: take the write lock when the transaction starts.
 
     The bot's transactions nearly all write; beginning them as writers makes the lock wait
-    a retryable ``BEGIN`` instead of a failed upgrade halfway through (see the module)."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    a retryable ``BEGIN`` instead of a failed upgrade halfway through (see the module).
+    Under ``isolation_level="AUTOCOMMIT"`` SQLAlchemy sets the driver's ``isolation_level``
+    to None and never commits, so no BEGIN is emitted then."""
+    if connection.connection.driver_connection.isolation_level is not None:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
@@ -157,6 +161,13 @@ class Cursor:
         self._cursor.arraysize = value
 
 
+class _NoCursor:
+    """What :meth:`Connection.cursor` gives once the connection is closed."""
+
+    async def __aenter__(self) -> NoReturn:
+        raise ValueError("no active connection")
+
+
 class _RunNow:
     """Stands in for aiosqlite's request queue (SQLAlchemy sets the isolation level through
     it): the queued function runs at once and its future is resolved."""
@@ -190,12 +201,16 @@ class Connection:
             raise ValueError("no active connection")
         return self._connection
 
-    def cursor(self) -> Cursor:
-        """A cursor, entered with ``async with`` (how SQLAlchemy opens aiosqlite's)."""
-        return Cursor(self._conn.cursor(), self._waiter)
+    def cursor(self) -> Cursor | _NoCursor:
+        """A cursor, entered with ``async with`` (how SQLAlchemy opens aiosqlite's). On a
+        closed connection the error comes from ``__aenter__``, as with aiosqlite, where
+        SQLAlchemy turns it into a disconnect."""
+        if self._connection is None:
+            return _NoCursor()
+        return Cursor(self._connection.cursor(), self._waiter)
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
-        cursor = self.cursor()
+        cursor = Cursor(self._conn.cursor(), self._waiter)
         return await cursor.execute(sql, parameters)
 
     async def commit(self) -> None:
@@ -235,16 +250,14 @@ class Connection:
 
 def connector(path: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS,
               lock_wait: float = LOCK_WAIT_SECONDS) -> Callable[[], Awaitable[Connection]]:
-    """The ``async_creator`` for a SQLite file (or ``:memory:``).
-
-    The connection never begins a transaction by itself (``isolation_level=None``); pair it
-    with :func:`begin_immediate` as the engine's ``begin`` listener."""
+    """The ``async_creator`` for a SQLite file (or ``:memory:``); pair it with
+    :func:`begin_immediate` as the engine's ``begin`` listener."""
 
     async def connect() -> Connection:
         uri = path.startswith("file:")
         # check_same_thread=False: the pool may hand the connection to whichever thread
         # the loop runs on; it is only ever used by one task at a time.
-        raw = sqlite3.connect(path, uri=uri, check_same_thread=False, isolation_level=None,
+        raw = sqlite3.connect(path, uri=uri, check_same_thread=False,
                               timeout=busy_timeout_ms / 1000)
         return Connection(raw, lock_wait)
 
