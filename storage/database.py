@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from alembic import command
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from storage import sqlite_inline
+from storage import sqlite_guard, sqlite_inline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -45,11 +46,17 @@ class Database:
     storage functions (Core statements); :meth:`session` is an ORM session, for ad-hoc
     queries and tests."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, exclusive: bool = False) -> None:
+        """``exclusive``: this process serves the database (the bot); on SQLite a second
+        such process on the same file raises :class:`sqlite_guard.AlreadyServingError`. Short
+        jobs (migrations, exports, the CLI) leave it False. No effect on PostgreSQL."""
         self.url = async_url(url)
         options: dict[str, Any] = {"echo": echo}
+        self._serving: sqlite_guard.ServingLock | None = None
         if self.url.startswith("sqlite"):
             _make_parent_dir(self.url)
+            if exclusive:
+                self._serving = sqlite_guard.hold(self.url)
             # SQLite has one writer at a time. One shared connection queues transactions in
             # the pool instead of letting them fail with "database is locked" (a read
             # transaction cannot be upgraded to a write while another writer commits).
@@ -92,6 +99,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._serving is not None:
+            self._serving.release()
 
 
 def alembic_config() -> Config:
@@ -111,7 +120,13 @@ def _upgrade(connection: sa.Connection) -> None:
 
 
 def _sqlite_path(url: str) -> str:
-    return sa.make_url(url).database or ":memory:"
+    """What sqlite3.connect opens; a URI filename keeps its parameters (``mode=memory``)."""
+    parsed = sa.make_url(url)
+    database = parsed.database or ":memory:"
+    if database.startswith("file:"):
+        query = urlencode([(k, v) for k, v in parsed.query.items() if k != "uri"], doseq=True)
+        database += f"?{query}" if query else ""
+    return database
 
 
 def _make_parent_dir(url: str) -> None:
