@@ -74,18 +74,14 @@ def pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def legacy_transactions(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = ""  # sqlite3 begins before the first write
-
-
 def engine_for(driver: str, path: Path) -> AsyncEngine:
-    url = f"sqlite+aiosqlite:///{path}"
-    options: dict[str, Any] = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+    # sqlite+aiosqlite: SQLAlchemy's dialect, sqlite3 begins before the first write;
+    # sqlite+kiss_inline: the same with BEGIN IMMEDIATE (storage.sqlite_inline.Dialect).
     immediate = driver in ("aiosqlite-immediate", "inline")
-    if driver == "aiosqlite":
+    url = f"{sqlite_inline.DRIVERNAME if immediate else 'sqlite+aiosqlite'}:///{path}"
+    options: dict[str, Any] = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+    if driver.startswith("aiosqlite"):
         options["connect_args"] = {"timeout": 5.0}
-    elif driver == "aiosqlite-immediate":
-        options["connect_args"] = {"timeout": 5.0, "isolation_level": None}
     elif driver == "inline-before":
         options["async_creator"] = sqlite_inline.connector(str(path), busy_timeout_ms=5000)
     elif driver == "inline":
@@ -94,10 +90,6 @@ def engine_for(driver: str, path: Path) -> AsyncEngine:
         raise ValueError(driver)
     engine = create_async_engine(url, **options)
     sa.event.listen(engine.sync_engine, "connect", pragmas)
-    if immediate:
-        sa.event.listen(engine.sync_engine, "begin", sqlite_inline.begin_immediate)
-    elif driver == "inline-before":
-        sa.event.listen(engine.sync_engine, "connect", legacy_transactions)
     return engine
 
 

@@ -61,16 +61,17 @@ class Database:
             # the pool instead of letting them fail with "database is locked" (a read
             # transaction cannot be upgraded to a write while another writer commits).
             options.update(pool_size=1, max_overflow=0, pool_timeout=60)
-            if self.url.startswith("sqlite+aiosqlite:"):  # statements run inline, see there
-                options["async_creator"] = sqlite_inline.connector(_sqlite_path(self.url))
+        engine_url: str | sa.URL = self.url
+        if self.url.startswith("sqlite"):
+            # Statements run inline; every transaction takes the write lock at BEGIN, where
+            # the driver waits for it without holding up the event loop (see sqlite_inline).
+            engine_url = sa.make_url(self.url).set(drivername=sqlite_inline.DRIVERNAME)
+            options["async_creator"] = sqlite_inline.connector(_sqlite_path(self.url))
         else:
             options.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
-        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        self.engine: AsyncEngine = create_async_engine(engine_url, **options)
         if self.url.startswith("sqlite"):
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            # Every transaction takes the write lock at BEGIN, where the driver may wait
-            # for it without holding up the event loop (see sqlite_inline).
-            sa.event.listen(self.engine.sync_engine, "begin", sqlite_inline.begin_immediate)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

@@ -54,11 +54,9 @@ def test_pinned_to_the_sqlalchemy_release_it_imitates() -> None:
 def inline_engine(path: Path, *, lock_wait: float = sqlite_inline.LOCK_WAIT_SECONDS,
                   **options: Any) -> AsyncEngine:
     """The driver as ``Database`` plugs it in, without the rest of Database."""
-    engine = create_async_engine(
-        f"sqlite+aiosqlite:///{path}", pool_size=1, max_overflow=0,
+    return create_async_engine(
+        f"{sqlite_inline.DRIVERNAME}:///{path}", pool_size=1, max_overflow=0,
         async_creator=sqlite_inline.connector(str(path), lock_wait=lock_wait), **options)
-    sa.event.listen(engine.sync_engine, "begin", sqlite_inline.begin_immediate)
-    return engine
 
 
 @pytest.fixture
@@ -141,9 +139,12 @@ async def test_isolation_level_and_autocommit(engine: AsyncEngine) -> None:
         assert await auto.get_isolation_level() == "SERIALIZABLE"  # what SQLite reports
         assert raw.driver_connection.isolation_level is None
         await auto.execute(ITEMS.insert().values(name="auto", size=1))
-    async with engine.connect() as connection:
+    async with engine.connect() as connection:  # committed although no COMMIT was sent
         count = (await connection.execute(sa.select(sa.func.count()).select_from(ITEMS)))
         assert count.scalar() == 1
+        raw = await connection.get_raw_connection()
+        assert raw.driver_connection is not None
+        assert raw.driver_connection.isolation_level == ""  # reset by the pool
 
 
 async def test_functions_registered_on_connect(engine: AsyncEngine) -> None:
@@ -187,6 +188,7 @@ async def test_closed_connection_is_a_disconnect_and_is_replaced(engine: AsyncEn
 
 async def test_the_bots_database_uses_this_driver(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    assert isinstance(db.engine.dialect, sqlite_inline.Dialect)
     try:
         async with db.transaction() as tx:
             raw = await tx.get_raw_connection()
@@ -196,6 +198,59 @@ async def test_the_bots_database_uses_this_driver(tmp_path: Path) -> None:
                 sqlite_inline.BUSY_TIMEOUT_MS)
     finally:
         await db.close()
+
+
+async def test_the_contract_covers_every_driver_call_sqlalchemy_makes(
+        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records which driver methods SQLAlchemy calls over a workload like the tests above:
+    a new call in a new SQLAlchemy release shows up here (and needs a test above)."""
+    called: set[str] = set()
+    for cls in (sqlite_inline.Connection, sqlite_inline.Cursor):
+        for name in ("cursor", "execute", "executemany", "fetchone", "fetchmany",
+                     "fetchall", "close", "commit", "rollback", "stop", "create_function",
+                     "__aenter__", "__aexit__"):
+            method = getattr(cls, name, None)
+            if method is not None:
+                def record(*args: Any, _m: Any = method, _n: str = f"{cls.__name__}.{name}",
+                           **kwargs: Any) -> Any:
+                    called.add(_n)
+                    return _m(*args, **kwargs)
+                monkeypatch.setattr(cls, name, record)
+    async with engine.begin() as connection:
+        await connection.execute(ITEMS.insert(), [{"name": "a", "size": 1},
+                                                  {"name": "b", "size": 2}])
+        await connection.execute(sa.select(ITEMS))
+        stream = await connection.stream(sa.select(ITEMS))
+        await stream.fetchone()
+        await stream.fetchmany(1)
+        await stream.all()
+    async with engine.connect() as connection:
+        await connection.execute(sa.select(ITEMS))
+        await connection.rollback()
+        await connection.invalidate()  # terminate: closes the connection
+    async with engine.connect() as connection:  # a new connection: create_function
+        await connection.execute(sa.select(ITEMS))
+    await engine.dispose()
+    # Not called here, but part of the surface: Cursor.fetchone and __aiter__ (server-side
+    # cursors), Connection.stop (terminate outside a greenlet, i.e. at garbage collection),
+    # the isolation_level attribute (set through _tx and _conn, see test above).
+    assert called == {
+        "Connection.cursor", "Connection.commit", "Connection.rollback", "Connection.close",
+        "Connection.create_function", "Cursor.__aenter__",
+        "Cursor.execute", "Cursor.executemany", "Cursor.fetchmany", "Cursor.fetchall",
+        "Cursor.close"}
+
+
+async def test_cursor_reads_row_by_row_like_aiosqlite(tmp_path: Path) -> None:
+    connection = await sqlite_inline.connector(str(tmp_path / "rows.sqlite3"))()
+    try:
+        async with connection.cursor() as cursor:
+            await cursor.execute("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")
+            assert await cursor.fetchone() == (1,)
+            assert [row async for row in cursor] == [(2,), (3,)]
+            assert await cursor.fetchone() is None
+    finally:
+        await connection.close()
 
 
 # Waiting for another process's write lock
