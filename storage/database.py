@@ -53,16 +53,14 @@ class Database:
         self.url = async_url(url)
         options: dict[str, Any] = {"echo": echo}
         self._serving: sqlite_guard.ServingLock | None = None
+        engine_url: str | sa.URL = self.url
         if self.url.startswith("sqlite"):
             _make_parent_dir(self.url)
             if exclusive:
                 self._serving = sqlite_guard.hold(self.url)
-            # SQLite has one writer at a time. One shared connection queues transactions in
-            # the pool instead of letting them fail with "database is locked" (a read
-            # transaction cannot be upgraded to a write while another writer commits).
+            # SQLite has one writer at a time. One shared connection queues this process's
+            # transactions in the pool instead of letting them fail with "database is locked".
             options.update(pool_size=1, max_overflow=0, pool_timeout=60)
-        engine_url: str | sa.URL = self.url
-        if self.url.startswith("sqlite"):
             # Statements run inline; every transaction takes the write lock at BEGIN, where
             # the driver waits for it without holding up the event loop (see sqlite_inline).
             engine_url = sa.make_url(self.url).set(drivername=sqlite_inline.DRIVERNAME)

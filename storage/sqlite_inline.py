@@ -50,6 +50,7 @@ LOCK_WAIT_SECONDS = 10.0
 _FIRST_PAUSE = 0.001
 _LONGEST_PAUSE = 0.02
 
+
 class Dialect(SQLiteDialect_aiosqlite):
     """SQLAlchemy's aiosqlite dialect, but every transaction begins ``BEGIN IMMEDIATE``.
 
