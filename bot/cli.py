@@ -22,6 +22,7 @@ from bot.console import ConsoleChat
 from flows.loader import FlowError, load_library
 from flows.texts import Texts
 from storage.database import Database, head_revision
+from storage.sqlite_guard import AlreadyServingError
 
 log = logging.getLogger("kiss_coach")
 
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.func(args, settings)
     except FlowError as exc:
         print(f"kiss-coach: the flows have errors, not starting:\n{exc}", file=sys.stderr)
+        return 1
+    except AlreadyServingError as exc:
+        print(f"kiss-coach: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

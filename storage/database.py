@@ -86,8 +86,12 @@ class Database:
             yield session
 
     async def upgrade(self) -> None:
-        """Apply every pending migration (idempotent)."""
+        """Apply every pending migration (idempotent). On PostgreSQL under an advisory
+        lock, held until the migrations' transaction ends: processes starting together take
+        turns, and the later ones find nothing left to do."""
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(_MIGRATION_LOCK)
             await conn.run_sync(_upgrade)
 
     async def revision(self) -> str | None:
@@ -110,6 +114,10 @@ def alembic_config() -> Config:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+# A fixed number: every KI:SS Coach process agrees on it ("kiss" in ASCII).
+_MIGRATION_LOCK = sa.text("SELECT pg_advisory_xact_lock(1802072947)")
 
 
 def _upgrade(connection: sa.Connection) -> None:
