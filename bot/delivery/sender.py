@@ -72,6 +72,10 @@ class DeliverySettings:
     concurrency: int = 64  # chats delivered at once by one poll
 
 
+class _LeaseLostError(Exception):
+    """The row was given to another sender while this one waited (a long 429 pause)."""
+
+
 class _Result(Enum):
     SENT = "sent"
     DEFERRED = "deferred"  # not now, but the chat's next rows may go on
@@ -286,11 +290,24 @@ class OutboxSender:
         limiter = self.limiters[row.channel]
         priority = Priority.INTERACTIVE if row.kind == OutboxKind.REPLY else Priority.BULK
 
+        marked = False
+
         async def pace() -> None:
+            """Wait for the rate limits; before the first call, say it is under way."""
+            nonlocal marked
             await limiter.acquire(row.external_id, priority)
+            if not marked:
+                async with self.db.transaction() as tx:
+                    if not await outbox.mark_sending(tx, message_id=row.id):
+                        raise _LeaseLostError(row.id)
+                marked = True
 
         try:
-            await channel.send(row.external_id, message, lang=lang, done=row.progress, pace=pace)
+            await channel.send(row.external_id, message, lang=lang, done=row.progress,
+                               pace=pace)
+        except _LeaseLostError:
+            log.warning("outbox row %s is no longer ours (its lease ran out)", row.id)
+            return _Result.STOPPED
         except DeliveryError as exc:
             return await self._failed(row, exc)
         except Exception as exc:  # a bug in rendering: like a failure that may pass
