@@ -217,6 +217,14 @@ async def drop_unsent(tx: AsyncConnection, *, shopkeeper_id: int, reason: str) -
     return int(result.rowcount)
 
 
+async def last_arrived(tx: AsyncConnection, *, shopkeeper_id: int) -> bool:
+    """Whether the person's latest message surely arrived (or is still on its way)."""
+    status = (await tx.execute(
+        sa.select(OUTBOX.c.status).where(OUTBOX.c.shopkeeper_id == shopkeeper_id)
+        .order_by(OUTBOX.c.id.desc()).limit(1))).scalar_one_or_none()
+    return status not in (OutboxStatus.UNCERTAIN, OutboxStatus.FAILED)
+
+
 async def status_counts(tx: AsyncConnection) -> dict[str, int]:
     """How many rows are in each status (for operators and tests)."""
     rows = await tx.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(

@@ -148,9 +148,7 @@ class OutboxSender:
 
     async def poll(self) -> int:
         """Claim due chat heads and deliver them, each chat's rows in turn; returns how many
-        rows went through the sender."""
-        if self._poll_lock.locked():
-            return 0
+        rows went through the sender. A poll already running is waited for first."""
         async with self._poll_lock:
             await self.marks.flush()
             await self._apply_pauses()
