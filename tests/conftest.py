@@ -55,6 +55,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'kiss.sqlite3'}"
         return
+    yield from _postgres_database()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database for this test (for what SQLite cannot do)."""
+    if POSTGRES_URL is None:
+        pytest.skip("needs PostgreSQL: set KISS_TEST_POSTGRES_URL (.ci/run does)")
+    yield from _postgres_database()
+
+
+def _postgres_database() -> Iterator[str]:
     assert POSTGRES_URL is not None
     admin = sa.create_engine(sa.make_url(POSTGRES_URL).set(drivername="postgresql+psycopg"),
                              isolation_level="AUTOCOMMIT")

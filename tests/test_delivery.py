@@ -8,6 +8,7 @@ import os
 import signal
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -279,11 +280,11 @@ async def test_a_dead_chart_painter_is_replaced_and_the_result_still_goes_out(
     assert app.painter.pid() not in (None, pid)
 
 
-async def test_a_second_process_on_one_sqlite_file_is_refused(settings: Settings) -> None:
-    if not settings.database_url.startswith("sqlite"):
-        pytest.skip("SQLite only: PostgreSQL serves many processes")
+async def test_a_second_process_on_one_sqlite_file_is_refused(
+        settings: Settings, tmp_path: Path) -> None:
     from storage.sqlite_guard import AlreadyServingError
 
+    settings = replace(settings, database_url=f"sqlite:///{tmp_path / 'one.sqlite3'}")
     app = await build(settings)
     try:
         with pytest.raises(AlreadyServingError, match="PostgreSQL"):
