@@ -4,6 +4,7 @@
     kiss-coach chat           # the terminal chat (also reads piped answers, one per line)
     kiss-coach flows check    # validate every flow; exit 1 with file:line [node]: reason
     kiss-coach db upgrade     # apply database migrations
+    kiss-coach roles grant coach --user telegram:123456   # also: revoke, list
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat
 from flows.loader import FlowError, load_library
 from flows.texts import Texts
+from storage import roles, shopkeepers
 from storage.database import Database, head_revision
 from storage.sqlite_guard import AlreadyServingError
+from storage.tables import Role
 
 log = logging.getLogger("kiss_coach")
 
@@ -71,6 +74,17 @@ def _parser() -> argparse.ArgumentParser:
     check = flows_commands.add_parser("check", help="validate all flows and texts")
     check.add_argument("directory", nargs="?", type=Path, default=FLOWS_DIR)
     check.set_defaults(func=_flows_check)
+
+    roles_parser = commands.add_parser("roles", help="who is a coach or an admin")
+    roles_commands = roles_parser.add_subparsers(required=True, metavar="ACTION")
+    for action, text in (("grant", "give a person a role"), ("revoke", "take a role away")):
+        sub = roles_commands.add_parser(action, help=text)
+        sub.add_argument("role", choices=[r.value for r in Role])
+        sub.add_argument("--user", required=True, type=_address,
+                         help="the person as CHANNEL:ID, e.g. telegram:123456")
+        sub.set_defaults(func=_roles_change, action=action)
+    roles_commands.add_parser("list", help="everyone with a role").set_defaults(
+        func=_roles_list)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
@@ -141,6 +155,61 @@ def _db_current(args: argparse.Namespace, settings: Settings) -> int:
             await db.close()
 
     asyncio.run(current())
+    return 0
+
+
+def _address(text: str) -> tuple[str, str]:
+    """``telegram:123456`` → ("telegram", "123456"): how the CLI names a person."""
+    channel, separator, external_id = text.partition(":")
+    if not (separator and channel.isalpha() and channel.islower() and external_id
+            and len(external_id) <= 64):
+        raise argparse.ArgumentTypeError(f"{text!r} is not CHANNEL:ID, e.g. telegram:123456")
+    return channel, external_id
+
+
+def _roles_change(args: argparse.Namespace, settings: Settings) -> int:
+    channel, external_id = args.user
+
+    async def change() -> bool:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            async with db.transaction() as tx:
+                person, _ = await shopkeepers.find_or_create(
+                    tx, channel=channel, external_id=external_id, language="nl")
+                if args.action == "grant":
+                    return await roles.grant(tx, shopkeeper_id=person.id, role=Role(args.role),
+                                             by=f"cli:{_login()}")
+                return await roles.revoke(tx, shopkeeper_id=person.id, role=Role(args.role))
+        finally:
+            await db.close()
+
+    changed = asyncio.run(change())
+    done = "granted to" if args.action == "grant" else "revoked from"
+    if changed:
+        print(f"{args.role} {done} {channel}:{external_id}; their command menu follows "
+              "within a minute")
+    else:
+        print(f"nothing to do: {channel}:{external_id} "
+              f"{'already has' if args.action == 'grant' else 'does not have'} {args.role}")
+    return 0
+
+
+def _roles_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def listing() -> list[tuple[str, str, Role, str]]:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            async with db.transaction() as tx:
+                return await roles.everyone(tx)
+        finally:
+            await db.close()
+
+    granted = asyncio.run(listing())
+    for channel, external_id, role, by in granted:
+        print(f"{role.value:6} {channel}:{external_id}  (granted by {by})")
+    if not granted:
+        print("no coaches or admins yet: kiss-coach roles grant coach --user telegram:ID")
     return 0
 
 

@@ -15,7 +15,9 @@ from telegram_emulator import BotAPIEmulator
 from bot.app import App, build
 from bot.config import Settings
 from bot.telegram import TelegramBot
-from storage.tables import OutboxMessage, Shopkeeper
+from bot.telegram.serve import WebhookInUse
+from storage import inbox, roles, shopkeepers
+from storage.tables import OutboxMessage, Role, Shopkeeper
 
 CHAT = 4242
 Messages = list[dict[str, Any]]
@@ -344,3 +346,82 @@ async def test_a_turn_that_keeps_failing_gets_a_kind_reply_and_a_note_to_the_adm
     assert "Traceback" not in messages[-1]["text"]
     assert "telegram:4242" in notes[-1]["text"]
     assert emulator.token not in caplog.text
+
+
+async def test_coach_and_admin_commands_follow_the_roles(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    emulator.user_sends_text(CHAT, "/reach")  # a shopkeeper: as if it did not exist
+    await settle(emulator, says("Het commando /reach ken ik niet"))
+    async with app.db.transaction() as tx:
+        person = await shopkeepers.find_by_identity(tx, channel="telegram",
+                                                    external_id=str(CHAT))
+        assert person is not None
+        await roles.grant(tx, shopkeeper_id=person.id, role=Role.COACH, by="test")
+    assert await bot.channel.sync_menus(app.db) == 1
+    [(scope, menu)] = [(scope, commands) for (scope, _), commands in emulator.commands.items()
+                       if str(CHAT) in scope]
+    assert [c["command"] for c in menu][-1] == "reach"
+    emulator.user_sends_text(CHAT, "/reach")
+    await settle(emulator, says("een bericht er nu"))
+    emulator.user_sends_text(CHAT, "/delivery")  # an admin's command: not for a coach
+    await settle(emulator, says("Het commando /delivery ken ik niet"))
+
+    async with app.db.transaction() as tx:
+        await roles.revoke(tx, shopkeeper_id=person.id, role=Role.COACH)
+    assert await bot.channel.sync_menus(app.db) == 1
+    assert not [scope for scope, _ in emulator.commands if str(CHAT) in scope]
+
+
+async def test_an_admin_sees_roles_and_delivery(
+        settings: Settings, emulator: BotAPIEmulator) -> None:
+    app = await build(replace(settings, admin_ids=frozenset({f"telegram:{CHAT}"})))
+    try:
+        async with TelegramBot(telegram_settings(settings, emulator), app):
+            emulator.user_sends_text(CHAT, "/roles")
+            await settle(emulator, says(f"admin: telegram:{CHAT} (toegekend door env)"))
+            emulator.user_sends_text(CHAT, "/delivery")
+            await settle(emulator, says("Mislukt: 0"))
+            emulator.user_sends_text(CHAT, "/help")
+            await settle(emulator, says("Als admin kan je ook"))
+    finally:
+        await app.close()
+
+
+async def test_the_webhook_refuses_what_is_not_an_update(
+        settings: Settings, app: App, emulator: BotAPIEmulator, unused_tcp_port: int) -> None:
+    url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
+    hooked = telegram_settings(settings, emulator, webhook_url=url,
+                               webhook_listen=f"127.0.0.1:{unused_tcp_port}",
+                               webhook_secret="s3cret-Token_1")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_1"}
+    emulator.register_chat(CHAT)
+    async with TelegramBot(hooked, app), aiohttp.ClientSession() as http:
+        for body in (b"[]", b"null", b"{}", b"not json", b'{"update_id": "7"}'):
+            async with http.post(url, data=body, headers=headers) as response:
+                assert response.status == 400, body
+        update = {"update_id": 5, "message": {"message_id": 1, "date": 0, "text": "/start",
+                                               "chat": {"id": CHAT, "type": "private"}}}
+        async with http.post(url, json=update, headers=headers) as response:
+            assert response.status == 200  # stored before this answer
+        await settle(emulator, asks("In welke taal"))
+
+
+async def test_polling_does_not_take_over_a_webhook(
+        settings: Settings, app: App, emulator: BotAPIEmulator) -> None:
+    emulator.set_webhook_target("https://coach.example.be/telegram", "other-secret")
+    with pytest.raises(WebhookInUse, match="--replace-webhook"):
+        async with TelegramBot(telegram_settings(settings, emulator), app):
+            pass
+    async with TelegramBot(telegram_settings(settings, emulator), app, replace_webhook=True):
+        emulator.user_sends_text(CHAT, "/start")
+        await settle(emulator, asks("In welke taal"))
+
+
+async def test_an_update_the_library_cannot_parse_blocks_nobody(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    emulator.enqueue_raw_update({"update_id": 10**6, "callback_query": {"id": "x"}})
+    emulator.user_sends_text(CHAT, "/start")
+    await settle(emulator, asks("In welke taal"))
+    async with app.db.transaction() as tx:
+        counts = await inbox.counts(tx)
+    assert counts == {"poison": 1, "done": 1}
