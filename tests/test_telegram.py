@@ -358,8 +358,8 @@ async def test_coach_and_admin_commands_follow_the_roles(
         assert person is not None
         await roles.grant(tx, shopkeeper_id=person.id, role=Role.COACH, by="test")
     assert await bot.channel.sync_menus(app.db) == 1
-    [(scope, menu)] = [(scope, commands) for (scope, _), commands in emulator.commands.items()
-                       if str(CHAT) in scope]
+    [menu] = [commands for (scope, _), commands in emulator.commands.items()
+              if str(CHAT) in scope]
     assert [c["command"] for c in menu][-1] == "reach"
     emulator.user_sends_text(CHAT, "/reach")
     await settle(emulator, says("een bericht er nu"))
