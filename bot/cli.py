@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the bot (Telegram with a token, else terminal)")
     run.set_defaults(func=_run)
+    run.add_argument("--replace-webhook", action="store_true",
+                     help="in polling mode, delete a webhook that is set (another deployment "
+                          "may be using it; without this the bot refuses to start)")
     _chat_options(run)
 
     chat = commands.add_parser("chat", help="chat with the bot in this terminal")
@@ -105,7 +108,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.telegram_token:
         from bot.telegram import run_telegram  # only pulled in when it is used
 
-        return run_telegram(settings)
+        return run_telegram(settings, replace_webhook=args.replace_webhook)
     log.info("TELEGRAM_BOT_TOKEN is not set: starting the terminal chat")
     return _chat(args, settings)
 
