@@ -187,7 +187,8 @@ class Dispatcher:
         owner = turn.shopkeeper.id if turn.shopkeeper is not None else None
         ids = await outbox.record(turn.tx, shopkeeper_id=owner, channel=inbound.channel,
                                   external_id=inbound.external_id, payloads=payloads,
-                                  sending_until=lease, claimed_by=self.sender.id)
+                                  sending_until=lease,
+                                  claimed_by=self.sender.id if lease else None)
         notice = any(m.notice for m in messages) and turn.press is not None
         if lease is None:
             self.sender.wake()
