@@ -54,7 +54,7 @@ class MessageStore(EmulatorState):
         except EntityParseError as error:
             raise bad_request(f"can't parse entities: {error}") from None
         except ValueError:
-            raise bad_request("unsupported parse_mode") from None
+            raise bad_request("unsupported parse_mode (the emulator knows only HTML)") from None
 
     def _text(self, params: Params) -> tuple[str, str, list[dict[str, Any]]]:
         source = params.get_str("text") or ""
@@ -118,6 +118,11 @@ class MessageStore(EmulatorState):
         if self._stored is not None:
             self._stored.set()
         if record["method"].startswith("send"):
+            key = (record["method"], record["text"], record["caption"], record["reply_markup"],
+                   record["photo"], record["document"])
+            if key == chat.last_send:
+                self._duplicates.append(record)
+            chat.last_send = key
             self._sends[chat.id] += 1
             waiters = self._chat_waiters.get(chat.id, [])
             for wanted, future in list(waiters):
