@@ -29,6 +29,7 @@ from telegram_emulator import BotAPIEmulator, EntityParseError, parse_formatted_
 
 from bot.telegram.request import AiohttpRequest
 
+
 def png(width: int, height: int) -> bytes:
     """A real (red) PNG image of that size."""
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -559,7 +560,7 @@ async def test_fail_fraction_of_one_method_with_its_own_status(emu: BotAPIEmulat
     with pytest.raises(RetryAfter):  # the method's own setting comes before "*"
         await bot.send_chat_action(31, "typing")
     assert all(e["injected"] for e in emu.errors)
-    with pytest.raises(ValueError, match="within 0..1"):
+    with pytest.raises(ValueError, match=r"within 0\.\.1"):
         emu.fail_fraction("*", 1.5)
 
 
@@ -568,7 +569,7 @@ async def test_drop_next_disconnects_after_the_request_was_written(emu: BotAPIEm
     emu.register_chat(32)
     emu.drop_next("sendMessage")
     async with asyncio.timeout(2):  # a disconnect, not a wait for the client's read timeout
-        with pytest.raises(NetworkError, match="aiohttp.ServerDisconnectedError"):
+        with pytest.raises(NetworkError, match=r"aiohttp\.ServerDisconnectedError"):
             await aiobot.send_message(32, "verloren?")
     assert emu.sent == [] and emu.errors == []
     assert emu.dropped == [{"method": "sendMessage", "processed": False, "chat_id": 32}]
@@ -581,7 +582,7 @@ async def test_drop_next_processed_delivers_but_loses_the_answer(emu: BotAPIEmul
     emu.drop_next("*", times=2, processed=True)
     for client in (aiobot, bot):  # the bot's aiohttp transport, and PTB's default (httpx)
         async with asyncio.timeout(2):
-            with pytest.raises(NetworkError, match="(?i)disconnected"):
+            with pytest.raises(NetworkError, match=r"(?i)disconnected"):
                 await client.send_message(33, "Vraag 1", reply_markup=keyboard("a"))
     assert [m["text"] for m in emu.messages_to(33)] == ["Vraag 1", "Vraag 1"]
     [second] = emu.duplicates()  # the resend after the lost answer shows as a duplicate
