@@ -49,7 +49,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 import sqlalchemy as sa
@@ -342,10 +342,12 @@ async def shopkeeper(emulator: Emulator, chat_id: int, figures: Figures, rng: ra
             sends = len(seen)
 
 
-async def start_bot(folder: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    """``kiss-coach run`` on the bot's core."""
+async def start_bot(folder: str, env: dict[str, str],
+                    log: BinaryIO | None = None) -> asyncio.subprocess.Process:
+    """``kiss-coach run`` on the bot's core (its stderr to ``log``, if given)."""
     return await asyncio.create_subprocess_exec(
-        *Pinning.prefix(BOT_CPU), PYTHON, "-m", "bot", "run", cwd=folder, env=env)
+        *Pinning.prefix(BOT_CPU), PYTHON, "-m", "bot", "run", cwd=folder, env=env,
+        stderr=log)
 
 
 async def start_bots(folder: str, emulator: Emulator, db_path: Path, database_url: str | None,

@@ -30,7 +30,8 @@ driven over HTTP: ``POST /_emulator/<action>`` with a JSON body naming the argum
 method of the same name (``user_sends_text``, ``user_presses``, ``user_blocks_bot``,
 ``user_unblocks_bot``, ``enqueue_raw_update``, ``register_chat``, ``set_webhook_target``,
 ``set_webhook_targets``, ``deliver_pending_webhooks``, ``fail_next``, ``fail_fraction``,
-``drop_next``, ``flood``, ``duplicates``, ``webhook_counts``, ``wait_for_chat``),
+``drop_next``, ``flood``, ``duplicates``, ``webhook_counts``, ``wait_for_chat``,
+``wait_for_sent`` (answers the count)),
 ``GET /_emulator/state`` and ``GET /_emulator/messages_to?chat_id=N`` (bytes are given as
 ``{"bytes": length}``).
 

@@ -210,6 +210,8 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods, FaultInjection,
                            "caption": r["caption"], "reply_markup": r["reply_markup"],
                            "photo": r["photo"] is not None}
                           for r in history[int(args.get("since", 0)):]]
+            elif action == "wait_for_sent":
+                result = len(await self.wait_for_sent(int(args.get("count", 1))))
             elif action == "deliver_pending_webhooks":
                 result = await self.deliver_pending_webhooks()
             elif action in _PLAIN_ACTIONS:
