@@ -73,7 +73,7 @@ class Run:
     restart_to_first_send: float | None = None
     active_seconds: float = 0.0  # until the last progress
     wall_seconds: float = 0.0  # including the final wait for stalled users
-    duplicates: int = 0
+    duplicates: collections.Counter[str] = field(default_factory=collections.Counter)
     injected: int = 0
     refused: list[dict[str, object]] = field(default_factory=list)
     outbox: dict[str, tuple[int, int]] = field(default_factory=dict)  # status: (rows, retries)
@@ -156,7 +156,9 @@ async def faulty_run(users: int, fail: float, kill_fraction: float, stall: float
                     task.cancel()
                 await asyncio.gather(*tasks, killer, return_exceptions=True)
                 state = await emulator.control("state")
-                run.duplicates = state["duplicates"]
+                run.duplicates = collections.Counter(
+                    (d["text"] or d["caption"] or "(photo)")[:40]
+                    for d in await emulator.control("duplicates"))
                 run.injected = sum(1 for e in state["errors"] if e.get("injected"))
                 run.refused = [e for e in state["errors"] if not e.get("injected")]
             finally:
@@ -183,7 +185,7 @@ def report(run: Run, fail: float, kill_fraction: float) -> None:
             ("uncertain rows", outbox.get("uncertain", (0, 0))[0]),
             ("failed rows", outbox.get("failed", (0, 0))[0]),
             ("rows not final", f"{sum(not_final.values())} {not_final}"),
-            ("duplicates", run.duplicates),
+            ("duplicates", f"{run.duplicates.total()} {dict(run.duplicates.most_common(3))}"),
             ("restart → first send", restart),
             ("wall time", f"{run.active_seconds:.1f} s to the last progress, "
                           f"{run.wall_seconds:.1f} s in all"),
