@@ -91,7 +91,7 @@ class UserDriving(MessageStore):
         It is queued in update_id order, and delivered even if an offset already confirmed
         that id, as Telegram re-delivers updates a bot did not get to confirm.
         """
-        update_id = update["update_id"]
+        update_id = int(update["update_id"])
         self._next_update_id = max(self._next_update_id, update_id + 1)
         pending = Pending(update_id, update, raw=True)
         index = bisect.bisect_right([p.update_id for p in self._queue], update_id)

@@ -91,7 +91,8 @@ class MessageStore(EmulatorState):
             if reply.get("allow_sending_without_reply"):
                 return None
             raise bad_request("message to be replied not found")
-        return record["message"]
+        message: dict[str, Any] = record["message"]
+        return message
 
     def _record(self, method: str, chat: Chat, message: dict[str, Any], *,
                 text: str | None = None, caption: str | None = None,
@@ -129,7 +130,8 @@ class MessageStore(EmulatorState):
                 if self._sends[chat.id] >= wanted and not future.done():
                     future.set_result(self._sends[chat.id])
                     waiters.remove((wanted, future))
-        return record["message"]
+        message: dict[str, Any] = record["message"]
+        return message
 
     def _editable(self, params: Params) -> tuple[Chat, dict[str, Any]]:
         if params.get("inline_message_id"):
