@@ -1,37 +1,93 @@
-"""The composition root: builds every part once, in the order they depend on each other."""
+"""The composition root: builds every part once, in the order they depend on each other,
+and owns what runs in the background (the scheduler, the chart painter, the sender)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
 from bot.config import Settings
+from bot.delivery.sender import OutboxSender
+from bot.inbox import Inbox
 from bot.painter import ChartPainter
 from flows.engine import Engine
 from flows.loader import load_library
 from flows.texts import Texts
+from handlers.admin import AdminDesk
+from handlers.coach import CoachDesk
+from handlers.dispatcher import Dispatcher
 from handlers.flow_versions import FlowVersions
 from handlers.shopkeeper import ShopkeeperChat
-from storage import updates
+from storage import inbox, roles, shopkeepers
 from storage.database import Database
+from storage.tables import Role
+
+log = logging.getLogger(__name__)
 
 FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
-#: How long handled update ids are kept to recognise a redelivery.
+#: How long handled updates are kept to recognise a redelivery.
 UPDATES_KEPT_DAYS = 7
+#: Seconds between looks for leases that ran out (a sender that died mid-send).
+EXPIRE_SECONDS = 5
+#: Seconds between a sender's heartbeats (the overall rate is shared among live senders).
+HEARTBEAT_SECONDS = 5
+#: Seconds between looks for stored updates nobody is handling (after a crash).
+RECOVER_SECONDS = 10
 
 
 @dataclass(slots=True)
 class App:
-    """Everything a channel needs: the database and the shopkeeper conversation."""
+    """Everything a channel needs. ``start`` begins the background work, ``close`` ends it."""
 
     settings: Settings
     db: Database
     texts: Texts
-    shopkeeper: ShopkeeperChat
+    dispatcher: Dispatcher
+    sender: OutboxSender
+    inbox: Inbox
+    painter: ChartPainter
+    scheduler: AsyncIOScheduler
+    #: Run at the very end of :meth:`close` (a channel's HTTP session, after the last sends).
+    closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Warm the painter, handle what a crash left behind, and start the scheduled jobs:
+        the sender's poll, expired leases, heartbeats, recovery and pruning. Channels are
+        added before (their readers and senders); a second call does nothing."""
+        if self.scheduler.running:
+            return
+        await self.painter.warm()
+        await self.sender.heartbeat(only_one=self.db.url.startswith("sqlite"))
+        await self.sender.expire()
+        await self.inbox.recover()
+        delivery = self.settings.delivery
+        jobs = ((self.sender.poll, delivery.poll_seconds),
+                (self.sender.expire, EXPIRE_SECONDS),
+                (self.sender.heartbeat, HEARTBEAT_SECONDS),
+                (self.inbox.recover, RECOVER_SECONDS),
+                (self._prune, 24 * 3600))
+        for job, seconds in jobs:
+            self.scheduler.add_job(job, "interval", seconds=seconds, max_instances=1,
+                                   coalesce=True, misfire_grace_time=None)
+        self.scheduler.start()
+        self.sender.wake()  # whatever was queued before the restart
+
+    async def _prune(self) -> None:
+        async with self.db.transaction() as tx:
+            await inbox.forget_handled_older_than(tx, days=UPDATES_KEPT_DAYS)
 
     async def close(self) -> None:
-        await self.shopkeeper.close()
-        self.shopkeeper.painter.close()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.inbox.idle()
+        await self.sender.close()
+        self.painter.close()
+        for close in reversed(self.closers):
+            await close()
         await self.db.close()
 
 
@@ -44,7 +100,16 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR) -> App:
     await db.upgrade()
     async with db.transaction() as tx:
         await flows.remember_current(tx)
-        # Platforms stop redelivering after a day (Telegram) or a few (WhatsApp).
-        await updates.forget_older_than(tx, days=UPDATES_KEPT_DAYS)
-    engine = Engine(texts)
-    return App(settings, db, texts, ShopkeeperChat(db, flows, engine, texts, ChartPainter()))
+        await inbox.forget_handled_older_than(tx, days=UPDATES_KEPT_DAYS)
+        for address in sorted(settings.admin_ids):
+            channel, _, external_id = address.partition(":")
+            person, _ = await shopkeepers.find_or_create(
+                tx, channel=channel, external_id=external_id, language="nl")
+            await roles.grant(tx, shopkeeper_id=person.id, role=Role.ADMIN, by="env")
+    painter = ChartPainter()
+    sender = OutboxSender(db, {}, {}, painter, texts, settings.delivery)
+    dispatcher = Dispatcher(db, texts, ShopkeeperChat(flows, Engine(texts), texts),
+                            CoachDesk(texts), AdminDesk(texts), sender)
+    return App(settings, db, texts, dispatcher, sender,
+               Inbox(db, dispatcher, concurrency=settings.concurrent_updates), painter,
+               AsyncIOScheduler(timezone="UTC"))

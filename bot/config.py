@@ -7,11 +7,14 @@ chose); secrets are never read from the file, so a committed config cannot leak 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bot.delivery.sender import DeliverySettings
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "config.toml"
 
@@ -30,8 +33,14 @@ class Settings:
     webhook_url: str = ""
     webhook_listen: str = "127.0.0.1:8443"
     webhook_secret: str | None = field(default=None, repr=False)  # secret
-    admin_chat_id: int | None = None
     concurrent_updates: int = 256
+    telegram_rate: float = 25.0
+    telegram_paid_rate: float = 1000.0
+    chat_rate: float = 1.0
+    chat_burst: int = 3
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    #: Addresses (``telegram:777``) that are admins because the environment says so.
+    admin_ids: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: Path | None = None,
@@ -53,16 +62,35 @@ class Settings:
                 raise ConfigError(f"{path}: [{section}] {key} is missing") from None
             return str(found)
 
-        admin_chat = value("telegram", "admin_chat_id", "KISS_ADMIN_CHAT_ID")
         webhook_url = value("telegram", "webhook_url", "KISS_WEBHOOK_URL")
         webhook_secret = env.get("TELEGRAM_WEBHOOK_SECRET") or None
         if webhook_url and not webhook_secret:
             raise ConfigError("webhook mode needs TELEGRAM_WEBHOOK_SECRET in the environment")
         try:
-            admin_chat_id = int(admin_chat) if admin_chat else None
             concurrent = int(value("telegram", "concurrent_updates", "KISS_CONCURRENT_UPDATES"))
+            rates = (float(value("telegram", "rate", "KISS_TELEGRAM_RATE")),
+                     float(value("telegram", "paid_broadcast_rate", "KISS_TELEGRAM_PAID_RATE")),
+                     float(value("telegram", "chat_rate", "KISS_TELEGRAM_CHAT_RATE")))
+            chat_burst = int(value("telegram", "chat_burst", "KISS_TELEGRAM_CHAT_BURST"))
+            delivery = DeliverySettings(
+                max_attempts=int(value("delivery", "max_attempts", "KISS_MAX_ATTEMPTS")),
+                backoff_base=float(value("delivery", "backoff_base_seconds",
+                                         "KISS_BACKOFF_BASE_SECONDS")),
+                backoff_max=float(value("delivery", "backoff_max_seconds",
+                                        "KISS_BACKOFF_MAX_SECONDS")),
+                lease_seconds=float(value("delivery", "lease_seconds", "KISS_LEASE_SECONDS")),
+                poll_seconds=float(value("delivery", "poll_seconds", "KISS_POLL_SECONDS")),
+                resend_uncertain_replies=_flag(value(
+                    "delivery", "resend_uncertain_replies", "KISS_RESEND_UNCERTAIN_REPLIES")))
         except ValueError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        admin_ids = frozenset(
+            address.strip() for address in value("roles", "admin_ids", "KISS_ADMIN_IDS")
+            .split(",") if address.strip())
+        for address in admin_ids:
+            if not _ADDRESS.fullmatch(address):
+                raise ConfigError(f"KISS_ADMIN_IDS: {address!r} is not CHANNEL:ID, "
+                                  "e.g. telegram:777")
         return cls(
             database_url=value("database", "url", "KISS_DATABASE_URL"),
             charts_dir=Path(value("chat", "charts_dir", "KISS_CHARTS_DIR")),
@@ -72,6 +100,18 @@ class Settings:
             webhook_url=webhook_url,
             webhook_listen=value("telegram", "webhook_listen", "KISS_WEBHOOK_LISTEN"),
             webhook_secret=webhook_secret,
-            admin_chat_id=admin_chat_id,
             concurrent_updates=concurrent,
+            telegram_rate=rates[0], telegram_paid_rate=rates[1], chat_rate=rates[2],
+            chat_burst=chat_burst, delivery=delivery, admin_ids=admin_ids,
         )
+
+
+_ADDRESS = re.compile(r"[a-z]+:[\w.@+-]{1,64}")
+
+
+def _flag(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no", ""):
+        return False
+    raise ValueError(f"{text!r} is not true or false")

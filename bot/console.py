@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import App
+from bot.delivery.limiter import RateLimiter
+from bot.delivery.outcomes import Pace
 from flows.messages import BACK, Button, Outbound, Reply
-from handlers.inbound import Delivery, Inbound, Report
+from handlers.inbound import Inbound
 
 CHANNEL = "console"
 
@@ -29,9 +31,14 @@ class ConsoleChat:
         self.stdout = stdout or sys.stdout
         self.lang = lang
         self._prompt: Outbound | None = None  # the last message with buttons
+        self._shown = 0
+        # A terminal has no rate limits worth the name.
+        app.sender.add_channel(CHANNEL, self, RateLimiter(rate=1e6, burst=1000,
+                                                          chat_rate=1e6, chat_burst=1000))
 
     async def run(self) -> None:
         """Greet (or resume), then answer each line until end of input."""
+        await self.app.start()
         self.stdout.write(self.app.texts.get(self.lang or "nl", "console_hint") + "\n\n")
         await self._send(Inbound(CHANNEL, self.user, command="start", language_hint=self.lang))
         while True:
@@ -54,26 +61,24 @@ class ConsoleChat:
         return Inbound(CHANNEL, self.user, reply=Reply(text=text))
 
     async def _send(self, inbound: Inbound) -> None:
-        await self.app.shopkeeper.handle(inbound, deliver=self._deliver)
+        await self.app.dispatcher.handle(inbound)
 
-    async def _deliver(self, deliveries: list[Delivery]) -> Report:
-        for delivery in deliveries:
-            self._show(delivery)
-        return Report(deliveries)
-
-    def _show(self, delivery: Delivery) -> None:
-        message = delivery.message
+    async def send(self, to: str, message: Outbound, *, lang: str, done: int,
+                   pace: Pace) -> None:
+        """The outbox sender's call: show one message (the channel protocol)."""
+        await pace()
         out = self.stdout
         if message.image is not None:
-            path = self._save_image(delivery)
-            out.write(self.app.texts.get(delivery.lang, "chart_saved", path=path) + "\n\n")
+            path = self._save_image(message)
+            out.write(self.app.texts.get(lang, "chart_saved",
+                                         path=path) + "\n\n")
             return
         out.write(message.text + "\n")
         if message.buttons:
             self._prompt = message
             for number, button in enumerate(self._answers(message), start=1):
                 out.write(f"  {number}. {button.label}\n")
-            steering = [f"{b.label} ({self._word_for(b, delivery.lang)})"
+            steering = [f"{b.label} ({self._word_for(b, lang)})"
                         for b in message.buttons if b.steers]
             if steering:
                 out.write("  " + "   ".join(steering) + "\n")
@@ -89,11 +94,12 @@ class ConsoleChat:
         key = "back_words" if button.id == BACK else "pause_words"
         return self.app.texts.words(lang, key)[0]
 
-    def _save_image(self, delivery: Delivery) -> Path:
-        assert delivery.message.image is not None
+    def _save_image(self, message: Outbound) -> Path:
+        assert message.image is not None
         folder = self.app.settings.charts_dir
         folder.mkdir(parents=True, exist_ok=True)
         stem = "".join(ch if ch.isalnum() else "-" for ch in self.user)
-        path = folder / f"{stem}-{delivery.outbox_id or 'result'}.png"
-        path.write_bytes(delivery.message.image.data)
+        self._shown += 1
+        path = folder / f"{stem}-{self._shown}.png"
+        path.write_bytes(message.image.data)
         return path.resolve()

@@ -12,7 +12,7 @@ from typing import Any
 
 from flows.definition import Choice, Flow, Node, NodeType, Outcome
 from flows.messages import BACK, PAUSE, Button, Finished, Outbound, Reply, Saved, Step
-from flows.places import Gazetteer, gazetteer, normalize
+from flows.places import Gazetteer, Match, Place, gazetteer, normalize
 from flows.texts import Texts
 
 
@@ -46,8 +46,11 @@ class Context:
 
 
 #: Button id for "type it again" under pick suggestions, and the prefix of a suggestion's id
-#: (ids stay short: channels put them in callback data of at most 64 bytes).
-RETYPE = "_retype"
+#: (ids stay short: channels put them in callback data of at most 64 bytes). "Type it
+#: again" answers the question, so it is no steering button (those start with "_"): the
+#: terminal chat numbers it like the suggestions instead of reading it as "later".
+RETYPE = "retype"
+_OLD_RETYPE = "_retype"  # on buttons sent before the rename; still understood
 SUGGESTION = "s"
 
 
@@ -137,44 +140,66 @@ class Engine:
 
     def _on_pick(self, flow: Flow, node: Node, state: RunState, reply: Reply,
                  ctx: Context, step: Step) -> None:
-        name, raw = None, None
-        if reply.choice == RETYPE:
+        place = None
+        if reply.choice in (RETYPE, _OLD_RETYPE) or (
+                reply.text is not None and state.suggestions
+                and self._means_retype(reply.text, ctx.lang, len(state.suggestions))):
             state.suggestions = []
             self._ask(flow, node, state, ctx, step)
             return
         if reply.choice is not None and reply.choice.startswith(SUGGESTION):
             index = reply.choice.removeprefix(SUGGESTION)
             if index.isdigit() and int(index) < len(state.suggestions):
-                name = state.suggestions[int(index)]
+                place = Place.decode(state.suggestions[int(index)])
         elif reply.text is not None:
-            picked = self._suggestion_from_text(state, reply.text)
-            if picked is not None:
-                name = picked
-            else:
+            place = self._suggestion_from_text(state, reply.text)
+            if place is None:
                 match = self.places.find(reply.text)
-                name, raw = match.name, match.alias_of
-                if name is None:
-                    state.suggestions = list(match.suggestions)
-                    key = "pick_suggest" if match.suggestions else "pick_unknown"
-                    state.seq += 1
-                    buttons = [Button(f"{SUGGESTION}{i}", name)
-                               for i, name in enumerate(match.suggestions)]
-                    if buttons:
-                        buttons.append(Button(RETYPE, self.texts.get(ctx.lang, "pick_retype")))
-                    step.messages.append(Outbound(
-                        self.texts.get(ctx.lang, key, text=reply.text.strip()[:40]),
-                        tuple(buttons), ref=str(state.seq) if buttons else None))
+                if match.name is None:
+                    self._offer(match, reply.text.strip()[:40], state, ctx, step)
                     return
-        if name is None:
+                place = Place(match.name, match.alias_of or match.name)
+        if place is None:
             self._reprompt(flow, state, ctx, step)
             return
         state.suggestions = []
-        state.answers[node.id] = name
+        state.answers[node.id] = place.municipality
         assert node.save_as is not None
-        self._save(node.save_as, name, raw, ctx, step)
+        raw = None if place.name == place.municipality else place.name
+        self._save(node.save_as, place.municipality, raw, ctx, step)
         self._done_with(node, state)
         self._advance(flow, state, ctx, step,
                       self._first_applicable(flow, flow.position(node.id) + 1, ctx))
+
+    def _offer(self, match: Match, typed: str, state: RunState, ctx: Context,
+               step: Step) -> None:
+        """No single municipality: ask which one (an ambiguous name), say kindly that a place
+        lies outside the province, suggest close names for a typo, or ask to type again."""
+        say = self.texts.get
+        if match.candidates:
+            offered = list(match.candidates)
+            text = say(ctx.lang, "pick_which", text=typed)
+            labels = [p.label for p in offered]
+        elif match.outside is not None:
+            name = match.outside_name or typed
+            offered = [Place(name, name)]
+            text = say(ctx.lang, "pick_outside", text=name,
+                       region=say(ctx.lang, f"region_{match.outside}"))
+            labels = [say(ctx.lang, "pick_outside_keep", text=name)]
+        elif match.suggestions:
+            offered = list(match.suggestions)
+            text = say(ctx.lang, "pick_suggest", text=typed)
+            labels = [p.label for p in offered]
+        else:
+            offered, labels = [], []
+            text = say(ctx.lang, "pick_unknown", text=typed)
+        state.suggestions = [p.encode() for p in offered]
+        state.seq += 1
+        buttons = [Button(f"{SUGGESTION}{i}", label) for i, label in enumerate(labels)]
+        if buttons:
+            buttons.append(Button(RETYPE, say(ctx.lang, "pick_retype")))
+        step.messages.append(Outbound(text, tuple(buttons),
+                                      ref=str(state.seq) if buttons else None))
 
     # -- moving through the flow --------------------------------------------------------
 
@@ -185,23 +210,40 @@ class Engine:
             node = flow.nodes[position]
             if node.type is NodeType.END:
                 state.node_id = None
-                step.messages.append(Outbound(self._text(node, ctx)))
+                step.messages.append(Outbound(self._text(node, ctx, flow)))
                 step.events.append(Finished(node.outcome, node.next_flow))
                 return
             if node.type is NodeType.MESSAGE:
-                step.messages.append(Outbound(self._text(node, ctx)))
+                step.messages.append(Outbound(self._text(node, ctx, flow)))
                 position = self._first_applicable(flow, position + 1, ctx)
                 continue
             state.node_id = node.id
+            self._announce_theme(flow, node, state, ctx, step)
             self._ask(flow, node, state, ctx, step)
             return
         state.node_id = None
         step.events.append(Finished(Outcome.COMPLETED, None))
 
+    def _announce_theme(self, flow: Flow, node: Node, state: RunState, ctx: Context,
+                        step: Step) -> None:
+        """"Thema 2 van 6 · Vakkennis — …" before the first question of each theme, so the
+        shopkeeper knows what the next questions are about."""
+        if not node.is_question or node.theme is None:
+            return
+        previous = next((flow.node(n).theme for n in reversed(state.history)
+                         if flow.has_node(n) and flow.node(n).is_question), None)
+        if previous == node.theme:
+            return
+        theme = flow.theme(node.theme)
+        number = [t.id for t in flow.themes].index(theme.id) + 1
+        step.messages.append(Outbound(self.texts.get(
+            ctx.lang, "theme_start", n=number, total=len(flow.themes),
+            theme=theme.name[ctx.lang], about=theme.about[ctx.lang])))
+
     def _first_applicable(self, flow: Flow, position: int, ctx: Context) -> int | None:
         for index in range(position, len(flow.nodes)):
             node = flow.nodes[index]
-            if node.skip_if is not None and node.skip_if.applies(ctx.profile):
+            if not flow.asks(node, ctx.profile):
                 continue
             if node.skip_when_known and node.save_as in ctx.profile:
                 continue  # e.g. the municipality came with the QR code on a poster
@@ -210,7 +252,7 @@ class Engine:
 
     def _ask(self, flow: Flow, node: Node, state: RunState, ctx: Context, step: Step) -> None:
         state.seq += 1
-        text = self._text(node, ctx)
+        text = self._text(node, ctx, flow)
         if node.is_question:
             number, total = self.progress(flow, node.id, ctx)
             text = self.texts.get(ctx.lang, "progress", n=number, total=total) + "\n\n" + text
@@ -229,8 +271,7 @@ class Engine:
 
     def progress(self, flow: Flow, node_id: str, ctx: Context) -> tuple[int, int]:
         """("Vraag n van total") counting only the questions this user gets."""
-        asked = [n.id for n in flow.questions()
-                 if n.skip_if is None or not n.skip_if.applies(ctx.profile)]
+        asked = [n.id for n in flow.questions() if flow.asks(n, ctx.profile)]
         return (asked.index(node_id) + 1 if node_id in asked else len(asked)), len(asked)
 
     def _done_with(self, node: Node, state: RunState) -> None:
@@ -243,28 +284,41 @@ class Engine:
             ctx.lang = value  # the very next message is already in the new language
         step.events.append(Saved(name, value, raw))
 
-    def _text(self, node: Node, ctx: Context) -> str:
-        return node.text[ctx.lang].format_map(_Placeholders(ctx.profile))
+    def _text(self, node: Node, ctx: Context, flow: Flow | None = None) -> str:
+        text = node.text_for(flow.audience_of(ctx.profile) if flow else None)
+        return text[ctx.lang].format_map(_Placeholders(ctx.profile))
 
     # -- matching typed text ------------------------------------------------------------
 
     def _choice_from_text(self, node: Node, text: str, lang: str) -> Choice | None:
+        """A typed answer: the button's number, a label or synonym in any language ("oké",
+        "d'accord", "yes"), or the unique start of a label in the user's language."""
         typed = normalize(text)
         if typed.isdigit() and 1 <= int(typed) <= len(node.choices):
             return node.choices[int(typed) - 1]
         if not typed:
             return None
-        exact = [c for c in node.choices if typed in {normalize(v) for v in c.label.values()}]
+        exact = [c for c in node.choices if typed in {normalize(w) for w in c.words}]
         if len(exact) == 1:
             return exact[0]
         prefixed = [c for c in node.choices if normalize(c.label[lang]).startswith(typed)]
         return prefixed[0] if len(prefixed) == 1 else None
 
-    def _suggestion_from_text(self, state: RunState, text: str) -> str | None:
+    def _suggestion_from_text(self, state: RunState, text: str) -> Place | None:
         typed = normalize(text)
-        if typed.isdigit() and 1 <= int(typed) <= len(state.suggestions):
-            return state.suggestions[int(typed) - 1]
-        return next((s for s in state.suggestions if normalize(s) == typed), None)
+        places = [Place.decode(s) for s in state.suggestions]
+        if typed.isdigit() and 1 <= int(typed) <= len(places):
+            return places[int(typed) - 1]
+        return next((p for p in places
+                     if typed in (normalize(p.label), normalize(p.name))
+                     and sum(normalize(q.name) == normalize(p.name) for q in places) == 1),
+                    None)
+
+    def _means_retype(self, text: str, lang: str, offered: int) -> bool:
+        """Typed "type again" (or its number, right after the offered places)."""
+        typed = normalize(text)
+        return typed == str(offered + 1) or typed == normalize(
+            self.texts.get(lang, "pick_retype"))
 
 
 class _Placeholders(dict[str, str]):

@@ -17,6 +17,7 @@ from typing import Any
 
 from flows.definition import (
     LANGUAGES,
+    Audience,
     Choice,
     Flow,
     Level,
@@ -26,7 +27,9 @@ from flows.definition import (
     Outcome,
     SkipIf,
     Theme,
+    Variant,
 )
+from flows.places import normalize, place_problems
 
 SPEC_VERSIONS = frozenset({1})
 ID_PATTERN = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -42,16 +45,26 @@ MIN_QUESTIONS_PER_THEME = 4
 PROFILE_FIELDS = frozenset(
     {"consent", "language", "shop_name", "municipality", "shop_type", "team_size"}
 )
-PICK_LISTS = frozenset({"municipalities"})
+#: Lists a pick node can pick from, and the data file under ``flows/data`` that holds each.
+PICK_LISTS = {"municipalities": "places.toml"}
+
+#: Action priority: impact against effort, 5 = a big gain for little work.
+PRIORITIES = range(1, 6)
+#: A synonym is a word or a short phrase, not a sentence.
+MAX_SYNONYM = 40
 
 _NODE_KEYS = frozenset(
     {
         "id", "type", "text", "theme", "choices", "save_as", "action", "skip_if", "skip_when_known",
-        "min_length", "max_length", "options", "outcome", "next_flow",
+        "min_length", "max_length", "options", "outcome", "next_flow", "priority", "variants",
+        "fits",
     }
 )
-_CHOICE_KEYS = frozenset({"id", "label", "score", "value", "goto"})
-_TOP_KEYS = frozenset({"spec_version", "id", "version", "languages", "themes", "levels", "nodes"})
+_CHOICE_KEYS = frozenset({"id", "label", "score", "value", "goto", "action", "synonyms",
+                          "way_out"})
+_VARIANT_KEYS = frozenset({"text", "action", "skip"})
+_TOP_KEYS = frozenset({"spec_version", "id", "version", "languages", "themes", "levels",
+                       "audiences", "nodes"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +161,9 @@ def parse_flow(source: str, path: str) -> Flow:
 
     themes = _themes(check, data.get("themes", []))
     levels = _levels(check, data.get("levels", []), needed=bool(themes))
-    nodes = _nodes(check, data.get("nodes"), {t.id for t in themes})
+    audiences = _audiences(check, data.get("audiences", []))
+    nodes = _nodes(check, data.get("nodes"), {t.id for t in themes},
+                   {a.id: a for a in audiences})
 
     if themes:
         for theme in themes:
@@ -160,7 +175,8 @@ def parse_flow(source: str, path: str) -> Flow:
         raise FlowError(check.problems)
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
     return Flow(id=flow_id, version=version, digest=digest, source=source, path=path,
-                nodes=tuple(nodes), themes=tuple(themes), levels=tuple(levels))
+                nodes=tuple(nodes), themes=tuple(themes), levels=tuple(levels),
+                audiences=tuple(audiences))
 
 
 def _line_from_message(message: str) -> int:
@@ -199,12 +215,19 @@ def _levels(check: _Checker, raw: Any, *, needed: bool) -> list[Level]:
         if not isinstance(top, int) or not 0 < top <= 100:
             check.fail(f"level max {top!r} must be a whole number from 1 to 100")
             continue
+        uneven = None
+        if "about_uneven" in item:
+            uneven = check.localized(item["about_uneven"], f"level {top} about_uneven",
+                                     node=None, line=0, max_length=240)
+            if any("{weakest}" not in text for text in uneven.values()):
+                check.fail(f"level {top} about_uneven must name the {{weakest}} theme")
         levels.append(Level(
             top,
             check.localized(item.get("name"), f"level {top} name", node=None, line=0,
                             max_length=MAX_LABEL),
             check.localized(item.get("about"), f"level {top} about", node=None, line=0,
-                            max_length=200),
+                            max_length=240),
+            uneven,
         ))
     tops = [lv.max for lv in levels]
     if tops != sorted(set(tops)) or (tops and tops[-1] != 100):
@@ -212,14 +235,35 @@ def _levels(check: _Checker, raw: Any, *, needed: bool) -> list[Level]:
     return levels
 
 
-def _nodes(check: _Checker, raw: Any, theme_ids: set[str]) -> list[Node]:
+def _audiences(check: _Checker, raw: Any) -> list[Audience]:
+    if not isinstance(raw, list):
+        check.fail("audiences must be a list of [[audiences]] tables")
+        return []
+    audiences: list[Audience] = []
+    for item in raw:
+        if (not isinstance(item, Mapping) or set(item) != {"id", "field", "in"}
+                or not isinstance(item["in"], list)):
+            check.fail('an audience is { id = "...", field = "...", in = ["..."] }')
+            continue
+        if not isinstance(item["id"], str) or not ID_PATTERN.match(item["id"]):
+            check.fail(f"audience id {item['id']!r} must be lower-case letters, digits or '_'")
+        elif item["field"] not in PROFILE_FIELDS:
+            check.fail(f"audience '{item['id']}' field '{item['field']}' is not a profile field")
+        else:
+            audiences.append(Audience(item["id"], item["field"],
+                                      frozenset(str(v) for v in item["in"])))
+    return audiences
+
+
+def _nodes(check: _Checker, raw: Any, theme_ids: set[str],
+           audiences: Mapping[str, Audience]) -> list[Node]:
     if not isinstance(raw, list) or not raw:
         check.fail("a flow needs at least one [[nodes]] table")
         return []
     nodes: list[Node] = []
     for position, item in enumerate(raw):
         line = check.node_lines[position] if position < len(check.node_lines) else 0
-        node = _node(check, item, line, theme_ids)
+        node = _node(check, item, line, theme_ids, audiences)
         if node is not None:
             nodes.append(node)
     seen: set[str] = set()
@@ -235,7 +279,8 @@ def _nodes(check: _Checker, raw: Any, theme_ids: set[str]) -> list[Node]:
     return nodes
 
 
-def _node(check: _Checker, item: Any, line: int, theme_ids: set[str]) -> Node | None:
+def _node(check: _Checker, item: Any, line: int, theme_ids: set[str],
+          audiences: Mapping[str, Audience]) -> Node | None:
     if not isinstance(item, Mapping):
         check.fail("a node must be a table", line=line)
         return None
@@ -279,8 +324,18 @@ def _node(check: _Checker, item: Any, line: int, theme_ids: set[str]) -> Node | 
                            scored=theme is not None)
     elif "choices" in item:
         fail(f"a {node_type} node has no choices")
-    if node_type is NodeType.CHOICE and theme is not None and action is None:
-        fail("a scored question needs an action to suggest when it scores low")
+    scored = node_type is NodeType.CHOICE and theme is not None
+    if scored:
+        _check_actions(fail, choices, action)
+    elif action is not None:
+        fail("only a scored question has an action")
+    priority = item.get("priority", 3)
+    if scored and (not isinstance(priority, int) or priority not in PRIORITIES):
+        fail(f"priority must be a whole number from {PRIORITIES[0]} to {PRIORITIES[-1]} "
+             "(impact against effort, 5 = a big gain for little work)")
+        priority = 3
+    variants = _variants(check, fail, item.get("variants"), item.get("fits"), node_id, line,
+                         audiences, scored=scored)
 
     min_length = item.get("min_length", 1)
     max_length = item.get("max_length", 200)
@@ -312,8 +367,89 @@ def _node(check: _Checker, item: Any, line: int, theme_ids: set[str]) -> Node | 
         save_as=save_as, action=action, skip_if=skip_if, skip_when_known=skip_when_known,
         min_length=min_length,
         max_length=max_length, options=options, outcome=outcome,
-        next_flow=item.get("next_flow"),
+        next_flow=item.get("next_flow"), priority=priority, variants=variants,
     )
+
+
+def _check_actions(fail: Any, choices: tuple[Choice, ...], default: Localized | None) -> None:
+    """Every answer that scores below full marks needs a next step, and only those: a
+    shopkeeper who already has a Google profile must not be told to make one."""
+    way_outs = [c for c in choices if c.score is None]
+    if len(way_outs) > 1:
+        fail("a question offers at most one way out (a choice without a score)")
+    if len(way_outs) == len(choices):
+        fail("a scored question needs choices with a score")
+    for choice in choices:
+        if choice.score is not None and choice.score < 1 and not (choice.action or default):
+            fail(f"choice '{choice.id}' scores {choice.score:g} but has no action "
+                 "(give the choice an action, or the question a default one)")
+        if choice.action is not None and (choice.score is None or choice.score >= 1):
+            fail(f"choice '{choice.id}' has an action but never needs one (it scores full "
+                 "marks or not at all)")
+
+
+def _variants(check: _Checker, fail: Any, raw: Any, fits: Any, node_id: str, line: int,
+              audiences: Mapping[str, Audience], *, scored: bool) -> dict[str, Variant]:
+    """Per-audience wording; a flow with audiences must say for every question whether its
+    text fits each audience as it is (``fits``), reads differently, or is skipped."""
+    variants: dict[str, Variant] = {}
+    if raw is not None and not isinstance(raw, Mapping):
+        fail("variants must be a table per audience")
+        raw = None
+    for audience, body in (raw or {}).items():
+        if audience not in audiences:
+            fail(f"variant for unknown audience '{audience}'")
+            continue
+        if not isinstance(body, Mapping) or set(body) - _VARIANT_KEYS:
+            fail(f"variant '{audience}' may only have {', '.join(sorted(_VARIANT_KEYS))}")
+            continue
+        skip = body.get("skip", False)
+        if skip is True and set(body) != {"skip"}:
+            fail(f"variant '{audience}' skips the question, so it has no text or action")
+            continue
+        if skip is not True and "text" not in body:
+            fail(f"variant '{audience}' needs a text (or skip = true)")
+            continue
+        text = (check.localized(body["text"], f"variant '{audience}' text", node=node_id,
+                                line=line) if "text" in body else None)
+        action = (check.localized(body["action"], f"variant '{audience}' action",
+                                  node=node_id, line=line, max_length=280)
+                  if "action" in body else None)
+        variants[audience] = Variant(text, action, skip is True)
+    fitting: set[str] = set()
+    if fits is not None:
+        if not isinstance(fits, list) or any(a not in audiences for a in fits):
+            fail(f"fits must list declared audiences ({', '.join(sorted(audiences))})")
+        else:
+            fitting = set(fits)
+    if fitting & set(variants):
+        fail(f"audience(s) {', '.join(sorted(fitting & set(variants)))} both fit the question "
+             "and have a variant")
+    if scored:
+        for audience in sorted(set(audiences) - fitting - set(variants)):
+            fail(f"say whether this question fits audience '{audience}': add it to fits, "
+                 "or give it a variant")
+    return variants
+
+
+def _synonyms(fail: Any, raw: Any, choice_id: str) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or set(raw) - set(LANGUAGES):
+        fail(f"choice '{choice_id}' synonyms must be a table per language "
+             f"({', '.join(LANGUAGES)})")
+        return {}
+    synonyms: dict[str, tuple[str, ...]] = {}
+    for lang, words in raw.items():
+        good = isinstance(words, list) and all(
+            isinstance(w, str) and normalize(w) and not normalize(w).isdigit()
+            and len(w) <= MAX_SYNONYM for w in words)
+        if not good:
+            fail(f"choice '{choice_id}' synonyms '{lang}' must be a list of words or short "
+                 f"phrases (letters, at most {MAX_SYNONYM} characters, not a number)")
+            continue
+        synonyms[lang] = tuple(words)
+    return synonyms
 
 
 def _skip_if(fail: Any, raw: Any) -> SkipIf | None:
@@ -345,14 +481,33 @@ def _choices(check: _Checker, fail: Any, raw: Any, node_id: str, line: int, *,
         label = check.localized(item.get("label"), f"choice '{choice_id}' label", node=node_id,
                                 line=line, max_length=MAX_LABEL)
         score = item.get("score")
-        if scored and not (isinstance(score, int | float) and 0 <= score <= 1):
-            fail(f"choice '{choice_id}' needs a score from 0 to 1")
+        way_out = item.get("way_out", False)
+        if way_out is True:
+            if not scored or score is not None:
+                fail(f"choice '{choice_id}' is a way out: only in a scored question, "
+                     "and without a score")
+                score = None
+        elif way_out is not False:
+            fail(f"choice '{choice_id}' way_out must be true or false")
+        elif scored and not (isinstance(score, int | float) and 0 <= score <= 1):
+            fail(f"choice '{choice_id}' needs a score from 0 to 1 (or way_out = true)")
             score = None
+        action = None
+        if "action" in item:
+            action = check.localized(item["action"], f"choice '{choice_id}' action",
+                                     node=node_id, line=line, max_length=280)
         value = item.get("value")
         choices.append(Choice(choice_id, label, float(score) if score is not None else None,
-                              str(value) if value is not None else None, item.get("goto")))
+                              str(value) if value is not None else None, item.get("goto"),
+                              action, _synonyms(fail, item.get("synonyms"), choice_id)))
     if len({c.id for c in choices}) != len(choices):
         fail("choice ids must be unique within a node")
+    owners: dict[str, str] = {}
+    for choice in choices:
+        for word in {normalize(w) for w in choice.words}:
+            other = owners.setdefault(word, choice.id)
+            if other != choice.id:
+                fail(f"'{word}' would mean both choice '{other}' and '{choice.id}'")
     return tuple(choices)
 
 
@@ -369,11 +524,18 @@ def load_library(directory: Path) -> dict[str, Flow]:
         if flow.id in flows:
             problems.append(FlowProblem(str(path), 0, None, f"flow id '{flow.id}' is used twice"))
         flows[flow.id] = flow
+    lists: set[str] = set()
     for flow in flows.values():
         for node in flow.nodes:
             if node.next_flow is not None and node.next_flow not in flows:
                 problems.append(FlowProblem(flow.path, node.line, node.id,
                                             f"next_flow '{node.next_flow}' does not exist"))
+            if node.options is not None:
+                lists.add(node.options)
+    for name in sorted(lists):  # the place names a pick node offers must load too
+        path = directory / "data" / PICK_LISTS.get(name, f"{name}.toml")
+        problems.extend(FlowProblem(str(path), 0, None, reason)
+                        for reason in place_problems(path))
     if problems:
         raise FlowError(problems)
     return flows

@@ -55,7 +55,8 @@ class Outbound:
 
     ``ref`` names the prompt the ``buttons`` answer; a press carrying another ``ref`` is
     stale (an old question) and changes nothing. A ``notice`` is a short remark about the
-    last action that a channel may show as a pop-up instead of a message (Telegram does).
+    last action that a channel may show as a pop-up instead of a message (Telegram does);
+    ``press`` is then the platform's id of the button press it answers.
     """
 
     text: str
@@ -64,6 +65,7 @@ class Outbound:
     image: Image | None = None
     chart: Chart | None = None
     notice: bool = False
+    press: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         """A JSON-able form for the outbox (a chart is stored as data, drawn when sent)."""
@@ -80,7 +82,25 @@ class Outbound:
                              "name": self.chart.name}
         if self.notice:
             data["notice"] = True
+        if self.press is not None:
+            data["press"] = self.press
         return data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Outbound:
+        """The message :meth:`to_data` stored (an image's bytes are not stored: a chart is
+        drawn again from its data)."""
+        chart = data.get("chart")
+        return cls(
+            text=str(data.get("text", "")),
+            buttons=tuple(Button(str(i), str(label)) for i, label in data.get("buttons", ())),
+            ref=data.get("ref"),
+            chart=Chart(chart["title"], tuple(chart["labels"]), tuple(chart["scores"]),
+                        chart.get("caption", ""), chart.get("name", "chart.png"))
+            if chart else None,
+            notice=bool(data.get("notice", False)),
+            press=data.get("press"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 import threading
 
 #: matplotlib's pyplot state is global; the object API below avoids it, but font caches are
@@ -14,6 +15,11 @@ import threading
 _RENDER_LOCK = threading.Lock()
 
 BRAND = "#0b6e4f"
+#: Labels wrap at this width, so "Toekomstgericht denken" or "Expérience client" stay
+#: beside the chart instead of running over the outer ring.
+LABEL_WIDTH = 13
+#: An all-zero result still draws a small visible shape at the centre (the label keeps 0).
+MIN_DRAWN = 6
 
 
 def render_radar(labels: list[str], scores: list[int], title: str) -> bytes:
@@ -39,7 +45,7 @@ class _RadarChart:
         self.figure = Figure(figsize=(6, 6), dpi=100)
         FigureCanvasAgg(self.figure)
         # Fixed margins: tight_layout would cost a third of the drawing time.
-        axes = self.figure.add_axes((0.2, 0.16, 0.6, 0.6), projection="polar")
+        axes = self.figure.add_axes((0.22, 0.17, 0.56, 0.56), projection="polar")
         assert isinstance(axes, PolarAxes)
         axes.set_theta_offset(math.pi / 2)  # first theme at the top, then clockwise
         axes.set_theta_direction(-1)
@@ -48,7 +54,7 @@ class _RadarChart:
         axes.set_rlabel_position(180 / count)  # ring labels between the first two axes
         axes.set_yticks([25, 50, 75, 100])
         axes.set_yticklabels(["25", "50", "75", ""], color="#888888", fontsize=8)
-        axes.tick_params(axis="x", pad=10)
+        axes.tick_params(axis="x", pad=14)
         axes.set_xticks(angles)
         self.axes = axes
         zeros = [0] * len(self.closed_angles)
@@ -57,10 +63,17 @@ class _RadarChart:
         self.title = self.figure.suptitle("", fontsize=15, y=0.96)
 
     def render(self, labels: list[str], scores: list[int], title: str) -> bytes:
-        closed_scores = [*scores, scores[0]]
+        drawn = [max(score, MIN_DRAWN) for score in scores]
+        closed_scores = [*drawn, drawn[0]]
         self.axes.set_xticklabels(
-            [f"{label}\n{score}" for label, score in zip(labels, scores, strict=True)],
-            fontsize=11)
+            [f"{textwrap.fill(label, LABEL_WIDTH, break_long_words=False)}\n{score}"
+             for label, score in zip(labels, scores, strict=True)],
+            fontsize=11, linespacing=1.1)
+        # Centred labels on the sides reach back over the ring: anchor them outward.
+        for text, angle in zip(self.axes.get_xticklabels(), self.closed_angles, strict=False):
+            side = math.sin(angle)  # first axis at the top, clockwise: + is the right half
+            text.set_horizontalalignment("left" if side > 0.1 else
+                                         "right" if side < -0.1 else "center")
         self.line.set_ydata(closed_scores)
         self.area.set_xy(list(zip(self.closed_angles, closed_scores, strict=True)))
         self.title.set_text(title)
@@ -68,5 +81,30 @@ class _RadarChart:
         self.figure.savefig(buffer, format="png")
         return buffer.getvalue()
 
+    def label_overlaps(self) -> list[str]:
+        """Labels of the last chart whose box reaches into the outer ring or off the figure
+        (in pixels); for tests: what a shopkeeper would see as text over the chart."""
+        renderer = self.figure.canvas.get_renderer()  # type: ignore[attr-defined]
+        ring = self.axes.get_window_extent(renderer)
+        cx, cy, radius = (ring.x0 + ring.x1) / 2, (ring.y0 + ring.y1) / 2, ring.width / 2
+        figure = self.figure.bbox
+        bad = []
+        for label in self.axes.get_xticklabels():
+            box = label.get_window_extent(renderer)
+            nearest_x = min(max(cx, box.x0), box.x1)
+            nearest_y = min(max(cy, box.y0), box.y1)
+            inside_ring = math.hypot(nearest_x - cx, nearest_y - cy) < radius
+            off_figure = (box.x0 < figure.x0 or box.x1 > figure.x1
+                          or box.y0 < figure.y0 or box.y1 > figure.y1)
+            if inside_ring or off_figure:
+                bad.append(label.get_text())
+        return bad
+
 
 _charts: dict[int, _RadarChart] = {}
+
+
+def label_overlaps(count: int) -> list[str]:
+    """The overlapping labels of the last chart drawn with ``count`` axes (see above)."""
+    with _RENDER_LOCK:
+        return _charts[count].label_overlaps()

@@ -1,44 +1,25 @@
 """The shopkeeper's conversation: onboarding, the assessment, the result, and commands.
 
-One turn reads top to bottom: take the user's lock, load who they are and where they are,
-let a command or the flow engine decide what to say, and save the new state together with
-the outbound messages in one transaction. Channels then deliver what :meth:`handle` returns.
+Given a :class:`~handlers.turn.Turn` (the person, their open run, the transaction), a
+command or the flow engine decides what to say; the dispatcher records it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import assert_never
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from bot.painter import ChartPainter
 from flows import report
-from flows.definition import DEFAULT_LANGUAGE, LANGUAGES, Flow, Outcome
+from flows.definition import LANGUAGES, Flow, Outcome
 from flows.engine import Context, Engine, RunState
-from flows.messages import (
-    BACK,
-    PAUSE,
-    Button,
-    Chart,
-    Finished,
-    Image,
-    Outbound,
-    Reply,
-    Saved,
-    Step,
-)
+from flows.messages import BACK, PAUSE, Button, Chart, Finished, Outbound, Reply, Saved, Step
 from flows.places import normalize
 from flows.scoring import score
 from flows.texts import Texts
 from handlers.flow_versions import FlowVersions
-from handlers.inbound import Delivery, Inbound, Report
-from handlers.locks import UserLocks
-from handlers.sent_marks import SentMarks
-from storage import outbox, runs, shopkeepers, updates
-from storage.database import Database
-from storage.records import RunRecord, ShopkeeperRecord
+from handlers.turn import Turn
+from storage import runs, shopkeepers
+from storage.records import RunRecord
 from storage.tables import RunStatus, utcnow
 
 ONBOARDING = "onboarding"
@@ -47,72 +28,23 @@ LANGUAGE_REF = "lang"
 #: Bumped when the consent text changes materially; stored with each consent.
 CONSENT_VERSION = "2026-11"
 
-Deliver = Callable[[list[Delivery]], Awaitable[Report]]
-"""A channel's send function: delivers what it can and reports how it went."""
-
-
-@dataclass(slots=True)
-class _Turn:
-    """What one turn works with; ``shopkeeper`` is None once they were forgotten."""
-
-    tx: AsyncConnection
-    shopkeeper: ShopkeeperRecord | None
-    run: RunRecord | None
-    lang: str
-
 
 class ShopkeeperChat:
-    """Handles every inbound message of a shopkeeper, whatever the channel."""
+    """The shopkeeper's side of a turn: commands and replies, whatever the channel.
 
-    def __init__(self, db: Database, flows: FlowVersions, engine: Engine, texts: Texts,
-                 painter: ChartPainter) -> None:
-        self.db = db
-        self.painter = painter
+    The dispatcher (:mod:`handlers.dispatcher`) opens the turn and records what these
+    methods return; nothing here knows how messages travel.
+    """
+
+    def __init__(self, flows: FlowVersions, engine: Engine, texts: Texts) -> None:
         self.flows = flows
         self.engine = engine
         self.texts = texts
-        self.locks = UserLocks()
-        self.sent_marks = SentMarks(db)
-
-    async def close(self) -> None:
-        """Write what is still waiting (the batched "sent" marks)."""
-        await self.sent_marks.close()
-
-    async def handle(self, inbound: Inbound, deliver: Deliver | None = None) -> list[Delivery]:
-        """Answer one inbound message.
-
-        The answer is recorded in the outbox before anything is sent. With ``deliver``, the
-        channel's send function, delivery happens under the user's lock too, so replies to
-        two quick messages never interleave; without it the caller delivers and then calls
-        :meth:`delivered`.
-        """
-        async with self.locks.hold(f"{inbound.channel}:{inbound.external_id}"):
-            deliveries = [await self._drawn(d) for d in await self._turn(inbound)]
-            if deliver is not None and deliveries:
-                await self._settle(inbound, await deliver(deliveries))
-            return deliveries
-
-    async def _turn(self, inbound: Inbound) -> list[Delivery]:
-        async with self.db.transaction() as tx:
-            if inbound.update_id is not None and not await updates.claim(
-                    tx, channel=inbound.channel, key=inbound.update_id):
-                return []  # a redelivered update: it was answered the first time
-            shopkeeper, run = await shopkeepers.find_with_open_run(
-                tx, channel=inbound.channel, external_id=inbound.external_id)
-            if shopkeeper is None:
-                shopkeeper = await shopkeepers.create(
-                    tx, channel=inbound.channel, external_id=inbound.external_id,
-                    language=_language(inbound.language_hint))
-            turn = _Turn(tx, shopkeeper, run, shopkeeper.language)
-            if inbound.command is not None:
-                messages = await self._command(turn, inbound.command, inbound.argument)
-            else:
-                messages = await self._reply(turn, inbound.reply or Reply(text=""))
-            return await self._record(turn, inbound, messages)
 
     # -- commands -----------------------------------------------------------------------
 
-    async def _command(self, turn: _Turn, command: str, argument: str) -> list[Outbound]:
+    async def command(self, turn: Turn, command: str, argument: str) -> list[Outbound]:
+        """``/start``, ``/help``, …; an unknown command gets a friendly pointer."""
         say = self.texts.get
         match command:
             case "start":
@@ -137,10 +69,10 @@ class ShopkeeperChat:
             case _:
                 return [Outbound(say(turn.lang, "unknown_command", command=command[:32]))]
 
-    async def _start(self, turn: _Turn) -> list[Outbound]:
+    async def _start(self, turn: Turn) -> list[Outbound]:
         assert turn.shopkeeper is not None
-        if turn.shopkeeper.opted_out:
-            await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, opted_out=False)
+        if turn.shopkeeper.opted_out_at is not None:  # only /start undoes /stop
+            await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, opted_out_at=None)
         if turn.run is not None:
             return [Outbound(self.texts.get(turn.lang, "welcome_back")),
                     *await self._resume(turn)]
@@ -150,7 +82,7 @@ class ShopkeeperChat:
             return [Outbound(self.texts.get(turn.lang, "welcome_back_done"))]
         return await self._begin(turn, ASSESSMENT)
 
-    async def _from_poster(self, turn: _Turn, argument: str) -> None:
+    async def _from_poster(self, turn: Turn, argument: str) -> None:
         """A deep link like ``?start=kortrijk`` (a QR code on a poster) names the municipality;
         anything else in it is ignored."""
         assert turn.shopkeeper is not None
@@ -165,7 +97,7 @@ class ShopkeeperChat:
         buttons = tuple(Button(code, self.texts.get(code, "language_name")) for code in LANGUAGES)
         return Outbound(self.texts.get(lang, "language_prompt"), buttons, ref=LANGUAGE_REF)
 
-    async def _results(self, turn: _Turn) -> list[Outbound]:
+    async def _results(self, turn: Turn) -> list[Outbound]:
         assert turn.shopkeeper is not None
         latest = await runs.latest_result(turn.tx, shopkeeper_id=turn.shopkeeper.id)
         run = await runs.run_by_id(turn.tx, run_id=latest.run_id) if latest else None
@@ -176,7 +108,8 @@ class ShopkeeperChat:
 
     # -- replies ------------------------------------------------------------------------
 
-    async def _reply(self, turn: _Turn, reply: Reply) -> list[Outbound]:
+    async def reply(self, turn: Turn, reply: Reply) -> list[Outbound]:
+        """An answer to the current question, typed or pressed."""
         assert turn.shopkeeper is not None
         if not reply.text and reply.choice is None:  # a sticker, a photo, a voice note
             return [Outbound(self.texts.get(turn.lang, "only_text")), *await self._resume(turn)]
@@ -209,7 +142,7 @@ class ShopkeeperChat:
             return [self._stale(turn)]
         return await self._after_step(turn, flow, state, step)
 
-    def _stale(self, turn: _Turn) -> Outbound:
+    def _stale(self, turn: Turn) -> Outbound:
         return Outbound(self.texts.get(turn.lang, "stale_button"), notice=True)
 
     def _means(self, lang: str, reply: Reply, button: str, words: str, state: RunState) -> bool:
@@ -219,7 +152,7 @@ class ShopkeeperChat:
         typed = normalize(reply.text or "")
         return bool(typed) and typed in {normalize(w) for w in self.texts.words(lang, words)}
 
-    async def _set_language(self, turn: _Turn, code: str) -> list[Outbound]:
+    async def _set_language(self, turn: Turn, code: str) -> list[Outbound]:
         assert turn.shopkeeper is not None
         if code not in LANGUAGES:
             return [self._language_prompt(turn.lang)]
@@ -230,7 +163,7 @@ class ShopkeeperChat:
 
     # -- running flows ------------------------------------------------------------------
 
-    async def _begin(self, turn: _Turn, flow_id: str) -> list[Outbound]:
+    async def _begin(self, turn: Turn, flow_id: str) -> list[Outbound]:
         assert turn.shopkeeper is not None
         flow = self.flows.latest(flow_id)  # its text was stored at start-up (FlowVersions)
         step, state = self.engine.start(flow, self._context(turn))
@@ -238,7 +171,7 @@ class ShopkeeperChat:
                                         flow_id=flow.id, flow_key=flow.key, state=state.to_data())
         return await self._after_step(turn, flow, state, step)
 
-    async def _resume(self, turn: _Turn) -> list[Outbound]:
+    async def _resume(self, turn: Turn) -> list[Outbound]:
         if turn.run is None:
             return []
         flow = await self.flows.pinned(turn.tx, turn.run.flow_key)
@@ -250,14 +183,14 @@ class ShopkeeperChat:
                             status=RunStatus.ACTIVE)
         return _tagged(step.messages, turn.run)
 
-    async def _pause(self, turn: _Turn, *, opt_out: bool) -> None:
+    async def _pause(self, turn: Turn, *, opt_out: bool) -> None:
         if turn.run is not None:
             await runs.save_run(turn.tx, run=turn.run, state=turn.run.state,
                                 status=RunStatus.PAUSED)
         if opt_out and turn.shopkeeper is not None:
-            await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, opted_out=True)
+            await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, opted_out_at=utcnow())
 
-    async def _after_step(self, turn: _Turn, flow: Flow, state: RunState,
+    async def _after_step(self, turn: Turn, flow: Flow, state: RunState,
                           step: Step) -> list[Outbound]:
         """Apply what the engine decided: profile fields, the end of a flow, the next flow."""
         assert turn.run is not None and turn.shopkeeper is not None
@@ -275,7 +208,7 @@ class ShopkeeperChat:
         messages.extend(await self._finish(turn, flow, state, done))
         return messages
 
-    async def _finish(self, turn: _Turn, flow: Flow, state: RunState,
+    async def _finish(self, turn: Turn, flow: Flow, state: RunState,
                       done: Finished) -> list[Outbound]:
         assert turn.shopkeeper is not None
         match done.outcome:
@@ -300,7 +233,7 @@ class ShopkeeperChat:
             return await self._report(turn, flow, state)
         return []
 
-    async def _report(self, turn: _Turn, flow: Flow, state: RunState) -> list[Outbound]:
+    async def _report(self, turn: Turn, flow: Flow, state: RunState) -> list[Outbound]:
         """The result in words and as a radar chart."""
         result = score(flow, state.answers, self._context(turn).profile)
         names = report.theme_names(flow, turn.lang)
@@ -311,7 +244,7 @@ class ShopkeeperChat:
         words = report.render(flow, result, self.texts, turn.lang)
         return [words[0], chart, *words[1:]]
 
-    async def _save(self, turn: _Turn, event: Saved) -> None:
+    async def _save(self, turn: Turn, event: Saved) -> None:
         assert turn.shopkeeper is not None
         values: dict[str, object]
         match event.field:
@@ -328,70 +261,9 @@ class ShopkeeperChat:
         if values:
             await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, **values)
 
-    def _context(self, turn: _Turn) -> Context:
+    def _context(self, turn: Turn) -> Context:
         profile = shopkeepers.profile_of(turn.shopkeeper) if turn.shopkeeper else {}
         return Context(turn.lang, profile)
-
-    async def _drawn(self, delivery: Delivery) -> Delivery:
-        """Draw a chart just before sending, outside any database transaction (drawing
-        takes tens of milliseconds that nobody else should wait for)."""
-        chart = delivery.message.chart
-        if chart is None or delivery.message.image is not None:
-            return delivery
-        png = await self.painter.draw(list(chart.labels), list(chart.scores), chart.title)
-        return replace(delivery, message=replace(delivery.message,
-                                                 image=Image(chart.name, png, chart.caption)))
-
-    # -- the outbox ---------------------------------------------------------------------
-
-    async def _record(self, turn: _Turn, inbound: Inbound,
-                      messages: list[Outbound]) -> list[Delivery]:
-        ids: list[int | None] = [None] * len(messages)
-        if messages and turn.shopkeeper is not None:
-            ids = list(await outbox.record(
-                turn.tx, shopkeeper_id=turn.shopkeeper.id, channel=inbound.channel,
-                external_id=inbound.external_id, payloads=[m.to_data() for m in messages]))
-        return [Delivery(row_id, inbound.channel, inbound.external_id, message, turn.lang)
-                for row_id, message in zip(ids, messages, strict=True)]
-
-    async def set_reachable(self, *, channel: str, external_id: str, reachable: bool) -> None:
-        """The user blocked the bot (or unblocked it): stop (or resume) sending them anything."""
-        async with self.locks.hold(f"{channel}:{external_id}"), self.db.transaction() as tx:
-            await self._mark_reachable(tx, channel, external_id, reachable)
-
-    async def _mark_reachable(self, tx: AsyncConnection, channel: str, external_id: str,
-                              reachable: bool) -> None:
-        shopkeeper = await shopkeepers.find_by_identity(tx, channel=channel,
-                                                        external_id=external_id)
-        if shopkeeper is not None and shopkeeper.opted_out == reachable:
-            await shopkeepers.update(tx, shopkeeper=shopkeeper, opted_out=not reachable)
-
-    async def _settle(self, inbound: Inbound, report: Report) -> None:
-        """Record what the channel delivered (called with the user's lock held)."""
-        self.sent_marks.add([d.outbox_id for d in report.sent if d.outbox_id is not None])
-        failed = [d.outbox_id for d in report.failed if d.outbox_id is not None]
-        if not (failed or report.unreachable):
-            return
-        async with self.db.transaction() as tx:
-            for message_id in failed:
-                await outbox.mark_failed(tx, message_id=message_id,
-                                         error=report.error or "not delivered")
-            if report.unreachable:
-                await self._mark_reachable(tx, inbound.channel, inbound.external_id, False)
-
-    async def language_of(self, *, channel: str, external_id: str) -> str:
-        """The language to address this user in (Dutch for a stranger)."""
-        async with self.db.transaction() as tx:
-            shopkeeper = await shopkeepers.find_by_identity(tx, channel=channel,
-                                                            external_id=external_id)
-        return shopkeeper.language if shopkeeper else DEFAULT_LANGUAGE
-
-    async def delivered(self, deliveries: list[Delivery]) -> None:
-        """Mark messages as sent once the channel has delivered them."""
-        ids = [d.outbox_id for d in deliveries if d.outbox_id is not None]
-        if ids:
-            async with self.db.transaction() as tx:
-                await outbox.mark_sent(tx, ids=ids)
 
 
 def _tagged(messages: list[Outbound], run: RunRecord) -> list[Outbound]:
@@ -400,10 +272,6 @@ def _tagged(messages: list[Outbound], run: RunRecord) -> list[Outbound]:
     return [replace(m, ref=f"{run.id}.{m.ref}") if m.ref is not None else m for m in messages]
 
 
-def _consented(turn: _Turn) -> bool:
+def _consented(turn: Turn) -> bool:
     return turn.shopkeeper is not None and turn.shopkeeper.consent_at is not None
 
-
-def _language(hint: str | None) -> str:
-    code = (hint or "").split("-")[0].lower()
-    return code if code in LANGUAGES else DEFAULT_LANGUAGE

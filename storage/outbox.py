@@ -1,38 +1,215 @@
-"""The outbox: every message is recorded before it is sent, with the outcome after."""
+"""The outbox: every message is a row before it is sent, and the row says how it went.
+
+Claiming is one atomic statement on both backends: an ``UPDATE … WHERE id IN (SELECT …)
+RETURNING`` whose inner select takes ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several
+senders never claim the same row) and is serialised by the single writer on SQLite. Only a
+chat's *head* is claimable: a row waits while an earlier row of the same chat is unfinished,
+so one chat's messages arrive in the order they were recorded.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import OUTBOX, OutboxStatus, utcnow
+from storage.records import OUTBOX_COLUMNS, OutboxRecord
+from storage.tables import OUTBOX, UNFINISHED, OutboxKind, OutboxStatus, utcnow
 
-# On the table, not the ORM class: these rows are never read back in the turn, and the
-# ORM's bulk-insert path costs several times the INSERT itself.
+# On the table, not the ORM class: the ORM's bulk-insert path costs several times the INSERT.
 _RECORD = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
+_OPEN_OF_CHAT = (
+    sa.select(OUTBOX.c.id)
+    .where(OUTBOX.c.channel == sa.bindparam("channel"),
+           OUTBOX.c.external_id == sa.bindparam("external_id"),
+           OUTBOX.c.status.in_(UNFINISHED), OUTBOX.c.ordered)
+    .order_by(OUTBOX.c.id).limit(50))
+_CLAIMABLE = (OutboxStatus.QUEUED, OutboxStatus.ERRORED)
 
 
-async def record(tx: AsyncConnection, *, shopkeeper_id: int, channel: str, external_id: str,
-                 payloads: list[dict[str, Any]]) -> list[int]:
-    """Record messages to one address, in order, in one round trip; returns their ids."""
+async def record(tx: AsyncConnection, *, shopkeeper_id: int | None, channel: str, external_id: str,
+                 payloads: Sequence[dict[str, Any]], kind: OutboxKind = OutboxKind.REPLY,
+                 sending_until: datetime | None = None,
+                 claimed_by: str | None = None) -> list[int]:
+    """Record messages to one address, in order, in one round trip; returns their ids.
+
+    ``shopkeeper_id`` None: to someone who is forgotten (see :func:`delete`).
+    With ``sending_until`` the rows are recorded already claimed (status ``sending`` with
+    that lease, by sender ``claimed_by``): the caller delivers them right after the commit
+    (a reply's fast path).
+    """
     now = utcnow()
+    status = OutboxStatus.QUEUED if sending_until is None else OutboxStatus.SENDING
     rows = [{"shopkeeper_id": shopkeeper_id, "channel": channel, "external_id": external_id,
-             "payload": payload, "status": OutboxStatus.PENDING, "attempts": 0,
-             "created_at": now} for payload in payloads]
+             "payload": payload, "kind": kind, "status": status, "ordered": True,
+             "attempts": 0, "progress": 0, "next_attempt_at": now,
+             "lease_until": sending_until, "claimed_by": claimed_by, "created_at": now}
+            for payload in payloads]
     result = await tx.execute(_RECORD, rows)
     return [int(row_id) for row_id in result.scalars()]
 
 
-async def mark_sent(tx: AsyncConnection, *, ids: list[int]) -> None:
+async def open_ids(tx: AsyncConnection, *, channel: str, external_id: str) -> list[int]:
+    """Unfinished rows of one chat that later rows must wait for (at most 50)."""
+    result = await tx.execute(_OPEN_OF_CHAT, {"channel": channel, "external_id": external_id})
+    return [int(row_id) for row_id in result.scalars()]
+
+
+async def claim(tx: AsyncConnection, *, lease_until: datetime, claimed_by: str, limit: int,
+                chat: tuple[str, str] | None = None,
+                delivered: Collection[int] = ()) -> list[OutboxRecord]:
+    """Claim up to ``limit`` due chat heads (of one ``chat`` = (channel, external_id), if
+    given): replies first, then oldest first.
+
+    ``delivered`` are rows this process has sent but not yet marked: they no longer hold
+    back their chat.
+    """
+    row, earlier = OUTBOX.alias("row"), OUTBOX.alias("earlier")
+    blocked_by = [earlier.c.channel == row.c.channel,
+                  earlier.c.external_id == row.c.external_id,
+                  earlier.c.id < row.c.id, earlier.c.status.in_(UNFINISHED), earlier.c.ordered]
+    if delivered:
+        blocked_by.append(earlier.c.id.not_in(list(delivered)))
+    due = [row.c.status.in_(_CLAIMABLE), row.c.next_attempt_at <= utcnow(),
+           ~sa.exists().where(*blocked_by)]
+    if chat is not None:
+        due += [row.c.channel == chat[0], row.c.external_id == chat[1]]
+    heads = (sa.select(row.c.id).where(*due)
+             .order_by(sa.case((row.c.kind == OutboxKind.REPLY, 0), else_=1), row.c.id)
+             .limit(limit).with_for_update(skip_locked=True))
+    result = await tx.execute(
+        sa.update(OUTBOX).where(OUTBOX.c.id.in_(heads.scalar_subquery()),
+                                OUTBOX.c.status.in_(_CLAIMABLE))
+        .values(status=OutboxStatus.SENDING, lease_until=lease_until, claimed_by=claimed_by)
+        .returning(*OUTBOX_COLUMNS))
+    records = [OutboxRecord(*r) for r in result.all()]
+    return sorted(records, key=lambda r: (r.kind != OutboxKind.REPLY, r.id))
+
+
+async def mark_sent(tx: AsyncConnection, *, ids: Collection[int]) -> None:
+    """Delivered. Also over ``uncertain``: a lease that ran out while the send succeeded."""
     if ids:
         await tx.execute(
-            sa.update(OUTBOX).where(OUTBOX.c.id.in_(ids))
-            .values(status=OutboxStatus.SENT, sent_at=utcnow(), attempts=OUTBOX.c.attempts + 1))
+            sa.update(OUTBOX)
+            .where(OUTBOX.c.id.in_(list(ids)),
+                   OUTBOX.c.status.in_((OutboxStatus.SENDING, OutboxStatus.UNCERTAIN)))
+            .values(status=OutboxStatus.SENT, sent_at=utcnow(), lease_until=None,
+                    attempts=OUTBOX.c.attempts + 1, error=None))
 
 
-async def mark_failed(tx: AsyncConnection, *, message_id: int, error: str) -> None:
+async def mark_errored(tx: AsyncConnection, *, message_id: int, error: str,
+                       retry_at: datetime, progress: int, ordered: bool = True,
+                       counted: bool = True) -> None:
+    """Surely not delivered: try again at ``retry_at``. ``ordered=False`` lets the chat's
+    later messages go first (a chart that could not be drawn follows when it can);
+    ``counted=False`` does not count the attempt (a 429 is not the message's fault)."""
+    await _finish(tx, message_id, OutboxStatus.ERRORED, error, progress,
+                  next_attempt_at=retry_at, ordered=ordered, counted=counted)
+
+
+async def mark_failed(tx: AsyncConnection, *, message_id: int, error: str,
+                      progress: int = 0) -> None:
+    """Given up: the platform refused it, or every attempt failed."""
+    await _finish(tx, message_id, OutboxStatus.FAILED, error, progress)
+
+
+async def mark_uncertain(tx: AsyncConnection, *, message_id: int, error: str,
+                         progress: int = 0) -> None:
+    """The request went out and no answer came back: it may have arrived."""
+    await _finish(tx, message_id, OutboxStatus.UNCERTAIN, error, progress)
+
+
+async def _finish(tx: AsyncConnection, message_id: int, status: OutboxStatus, error: str,
+                  progress: int, *, counted: bool = True, **values: Any) -> None:
     await tx.execute(
         sa.update(OUTBOX).where(OUTBOX.c.id == message_id)
-        .values(status=OutboxStatus.FAILED, error=error[:500], attempts=OUTBOX.c.attempts + 1))
+        .values(status=status, error=error[:500], progress=progress, lease_until=None,
+                attempts=OUTBOX.c.attempts + int(counted), **values))
+
+
+async def requeue_resent(tx: AsyncConnection, *, message_id: int, payload: dict[str, Any],
+                         error: str, progress: int) -> None:
+    """Queue a reply that may have arrived once more, marked so it says it is a resend
+    (and is never resent again)."""
+    await tx.execute(
+        sa.update(OUTBOX).where(OUTBOX.c.id == message_id)
+        .values(status=OutboxStatus.QUEUED, lease_until=None, next_attempt_at=utcnow(),
+                payload={**payload, "resent": True}, error=error[:500], progress=progress,
+                attempts=OUTBOX.c.attempts + 1))
+
+
+async def expire_leases(tx: AsyncConnection, *, resend_replies: bool,
+                        live: Collection[str]) -> tuple[int, int]:
+    """Rows whose sender stopped mid-send (a crash): their lease ran out, or their sender
+    is not among the ``live`` ones. They become ``uncertain``, or, for a reply when
+    ``resend_replies`` is set and it was not resent before, are queued once more.
+
+    Returns (made uncertain, queued again).
+    """
+    now = utcnow()
+    expired = (await tx.execute(
+        sa.select(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.payload, OUTBOX.c.shopkeeper_id)
+        .where(OUTBOX.c.status == OutboxStatus.SENDING,
+               sa.or_(OUTBOX.c.lease_until < now, OUTBOX.c.claimed_by.is_(None),
+                      OUTBOX.c.claimed_by.not_in(list(live))))
+        .with_for_update(skip_locked=True))).all()
+    uncertain, again = [], 0
+    for message_id, kind, payload, owner in expired:
+        if owner is None:  # to someone forgotten: nothing about them may stay
+            await delete(tx, message_id=message_id)
+        elif resend_replies and kind == OutboxKind.REPLY and not payload.get("resent"):
+            await requeue_resent(tx, message_id=message_id, payload=payload,
+                                 error="its sender stopped mid-send: resent once",
+                                 progress=0)
+            again += 1
+        else:
+            uncertain.append(message_id)
+    if uncertain:
+        await tx.execute(
+            sa.update(OUTBOX).where(OUTBOX.c.id.in_(uncertain))
+            .values(status=OutboxStatus.UNCERTAIN, lease_until=None,
+                    attempts=OUTBOX.c.attempts + 1,
+                    error="its sender stopped mid-send"))
+    return len(uncertain), again
+
+
+async def delete(tx: AsyncConnection, *, message_id: int) -> None:
+    """A row addressed to nobody we keep (consent refused) is deleted once it is final."""
+    await tx.execute(sa.delete(OUTBOX).where(OUTBOX.c.id == message_id))
+
+
+async def release(tx: AsyncConnection, *, ids: Collection[int]) -> None:
+    """Give claimed rows back (an earlier row of their chat did not go out)."""
+    if ids:
+        await tx.execute(
+            sa.update(OUTBOX)
+            .where(OUTBOX.c.id.in_(list(ids)), OUTBOX.c.status == OutboxStatus.SENDING)
+            .values(status=OutboxStatus.QUEUED, lease_until=None))
+
+
+async def drop_unsent(tx: AsyncConnection, *, shopkeeper_id: int, reason: str) -> int:
+    """Give up on everything still waiting for one person (they blocked the bot)."""
+    result = await tx.execute(
+        sa.update(OUTBOX)
+        .where(OUTBOX.c.shopkeeper_id == shopkeeper_id,
+               OUTBOX.c.status.in_(_CLAIMABLE))
+        .values(status=OutboxStatus.FAILED, error=reason[:500]))
+    return int(result.rowcount)
+
+
+async def status_counts(tx: AsyncConnection) -> dict[str, int]:
+    """How many rows are in each status (for operators and tests)."""
+    rows = await tx.execute(sa.select(OUTBOX.c.status, sa.func.count()).group_by(
+        OUTBOX.c.status))
+    return {str(status): int(count) for status, count in rows.all()}
+
+
+async def oldest_due(tx: AsyncConnection) -> datetime | None:
+    """When the longest-waiting claimable row became due (None when nothing waits)."""
+    result = await tx.execute(sa.select(sa.func.min(OUTBOX.c.next_attempt_at)).where(
+        OUTBOX.c.status.in_(_CLAIMABLE)))
+    value: datetime | None = result.scalar_one_or_none()
+    return value

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage.tables import RESULT, RUN, SHOPKEEPER
+from storage.tables import INBOX, OUTBOX, RESULT, RUN, SHOPKEEPER
 
 
 @dataclass(slots=True)
@@ -33,7 +33,8 @@ class ShopkeeperRecord:
     municipality_input: str | None
     shop_type: str | None
     team_size: str | None
-    opted_out: bool
+    opted_out_at: datetime | None
+    unreachable_since: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -66,6 +67,35 @@ class ResultRecord:
     created_at: datetime
 
 
+@dataclass(slots=True)
+class OutboxRecord:
+    """A claimed row of ``outbox`` (see :class:`storage.tables.OutboxMessage`)."""
+
+    id: int
+    shopkeeper_id: int | None
+    channel: str
+    external_id: str
+    payload: dict[str, Any]
+    kind: str
+    attempts: int
+    progress: int
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class InboxRecord:
+    """A row of ``inbox`` (see :class:`storage.tables.InboxUpdate`)."""
+
+    id: int
+    channel: str
+    key: str
+    chat: str | None
+    seq: int
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+
+
 def _columns(record: type, table: sa.Table) -> list[sa.Column[Any]]:
     """The table's columns in the record's field order; a field the table lacks fails at
     import, so the two cannot drift apart silently."""
@@ -75,6 +105,8 @@ def _columns(record: type, table: sa.Table) -> list[sa.Column[Any]]:
 SHOPKEEPER_COLUMNS = _columns(ShopkeeperRecord, SHOPKEEPER)
 RUN_COLUMNS = _columns(RunRecord, RUN)
 RESULT_COLUMNS = _columns(ResultRecord, RESULT)
+OUTBOX_COLUMNS = _columns(OutboxRecord, OUTBOX)
+INBOX_COLUMNS = _columns(InboxRecord, INBOX)
 
 
 def shopkeeper_from(row: Sequence[Any]) -> ShopkeeperRecord:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.records import (
@@ -44,7 +45,9 @@ _WITH_OPEN_RUN = (
     .order_by(RUN.c.id.desc()).limit(1))
 
 _INSERT = sa.insert(SHOPKEEPER).returning(*SHOPKEEPER_COLUMNS)
-_INSERT_IDENTITY = sa.insert(IDENTITY)
+_INSERT_IDENTITY = {
+    name: insert(IDENTITY).on_conflict_do_nothing().returning(IDENTITY.c.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))}
 
 
 async def find_by_identity(tx: AsyncConnection, *, channel: str,
@@ -65,18 +68,32 @@ async def find_with_open_run(tx: AsyncConnection, *, channel: str, external_id: 
     return shopkeeper_from(row), run_from(row, len(SHOPKEEPER_COLUMNS))
 
 
-async def create(tx: AsyncConnection, *, channel: str, external_id: str,
-                 language: str) -> ShopkeeperRecord:
-    """A new shopkeeper reachable at (channel, external_id); no personal data yet."""
+async def find_or_create(tx: AsyncConnection, *, channel: str, external_id: str,
+                         language: str) -> tuple[ShopkeeperRecord, RunRecord | None]:
+    """The person behind (channel, external_id) and their open run; a new person (no
+    personal data yet) for a stranger.
+
+    Two first messages of one stranger in two processes never collide: the identity is
+    inserted with ON CONFLICT DO NOTHING, and the loser drops its new row and reads the
+    winner's.
+    """
+    shopkeeper, run = await find_with_open_run(tx, channel=channel, external_id=external_id)
+    if shopkeeper is not None:
+        return shopkeeper, run
     now = utcnow()
     row = (await tx.execute(_INSERT, {
-        "language": language, "language_chosen": False, "opted_out": False,
-        "created_at": now, "updated_at": now})).one()
-    shopkeeper = shopkeeper_from(row)
-    await tx.execute(_INSERT_IDENTITY, {
-        "channel": channel, "external_id": external_id, "shopkeeper_id": shopkeeper.id,
+        "language": language, "language_chosen": False, "created_at": now,
+        "updated_at": now})).one()
+    created = shopkeeper_from(row)
+    claimed = await tx.execute(_INSERT_IDENTITY[tx.dialect.name], {
+        "channel": channel, "external_id": external_id, "shopkeeper_id": created.id,
         "created_at": now})
-    return shopkeeper
+    if claimed.first() is not None:
+        return created, None
+    await tx.execute(sa.delete(SHOPKEEPER).where(SHOPKEEPER.c.id == created.id))
+    shopkeeper, run = await find_with_open_run(tx, channel=channel, external_id=external_id)
+    assert shopkeeper is not None, "the identity exists: someone else created it"
+    return shopkeeper, run
 
 
 async def update(tx: AsyncConnection, *, shopkeeper: ShopkeeperRecord,
@@ -96,6 +113,32 @@ async def update(tx: AsyncConnection, *, shopkeeper: ShopkeeperRecord,
 async def forget(tx: AsyncConnection, *, shopkeeper_id: int) -> None:
     """Delete the shopkeeper and, by cascade, every row about them."""
     await tx.execute(sa.delete(SHOPKEEPER).where(SHOPKEEPER.c.id == shopkeeper_id))
+
+
+async def reachable(tx: AsyncConnection, *, channel: str, external_id: str,
+                    reachable: bool) -> ShopkeeperRecord | None:
+    """What the platform says: blocked (or deactivated) or back. Never touches the
+    person's own opt-out."""
+    shopkeeper = await find_by_identity(tx, channel=channel, external_id=external_id)
+    if shopkeeper is None or (shopkeeper.unreachable_since is None) == reachable:
+        return shopkeeper
+    await update(tx, shopkeeper=shopkeeper,
+                 unreachable_since=None if reachable else utcnow())
+    return shopkeeper
+
+
+async def reach(tx: AsyncConnection) -> dict[str, int]:
+    """Consented shopkeepers: how many a message reaches now, and why the others not."""
+    consented = SHOPKEEPER.c.consent_at.is_not(None)
+    opted_out = SHOPKEEPER.c.opted_out_at.is_not(None)
+    unreachable = SHOPKEEPER.c.unreachable_since.is_not(None)
+    row = (await tx.execute(sa.select(
+        sa.func.count().filter(consented),
+        sa.func.count().filter(consented, ~opted_out, ~unreachable),
+        sa.func.count().filter(consented, opted_out),
+        sa.func.count().filter(consented, ~opted_out, unreachable)))).one()
+    return dict(zip(("consented", "reachable", "opted_out", "unreachable"),
+                    (int(v) for v in row), strict=True))
 
 
 def profile_of(shopkeeper: ShopkeeperRecord) -> dict[str, str]:

@@ -1,8 +1,10 @@
 """The tables, as SQLModel classes. Every timestamp is UTC-aware.
 
 Identity is per channel (``identity``): a Telegram chat id today, a WhatsApp number later,
-both pointing at one ``shopkeeper``. Outbound messages are rows (``outbox``) written in the
-same transaction as the state change that caused them, so nothing said is ever lost.
+both pointing at one person (``shopkeeper``: everyone is one; some are also coach or admin,
+``person_role``). Received updates are rows (``inbox``) stored before the platform is told
+they arrived; outbound messages are rows (``outbox``) written in the same transaction as the
+state change that caused them. Between the two, nothing said either way is lost.
 """
 
 from __future__ import annotations
@@ -50,7 +52,10 @@ class Shopkeeper(SQLModel, table=True):
     municipality_input: str | None = Field(default=None, max_length=80)
     shop_type: str | None = Field(default=None, max_length=20)
     team_size: str | None = Field(default=None, max_length=10)
-    opted_out: bool = False
+    # Two different facts: what the person asked (/stop, /start) and what the platform says
+    # (blocked, deactivated). Unblocking clears the second and never the first.
+    opted_out_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+    unreachable_since: datetime | None = Field(default=None, sa_type=UtcDateTime())
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
 
@@ -121,40 +126,148 @@ class AssessmentResult(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
 
 
+class Role(StrEnum):
+    """What a person may do besides being a shopkeeper (everyone is one)."""
+
+    COACH = "coach"
+    ADMIN = "admin"
+
+
+class PersonRole(SQLModel, table=True):
+    """A role granted to a person, by whom (``cli``, ``env``, ``telegram:ID``) and when."""
+
+    __tablename__ = "person_role"
+
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"),
+                            primary_key=True))
+    role: str = Field(primary_key=True, max_length=10)
+    granted_by: str = Field(max_length=80)
+    granted_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+
+
+class MenuSync(SQLModel, table=True):
+    """A person whose command menu must be set again on the platform (a role changed)."""
+
+    __tablename__ = "menu_sync"
+
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"),
+                            primary_key=True))
+    requested_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+
+
 class OutboxStatus(StrEnum):
-    PENDING = "pending"
+    """``queued → sending → sent``; ``errored`` waits for a retry; the rest are final."""
+
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a sender until ``lease_until``
     SENT = "sent"
-    FAILED = "failed"
+    ERRORED = "errored"  # surely not delivered; retried at ``next_attempt_at``
+    FAILED = "failed"  # given up, with the reason in ``error``
+    UNCERTAIN = "uncertain"  # may or may not have arrived; never resent blindly
+
+
+#: Statuses that hold back a chat's later messages (per-chat order).
+UNFINISHED = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.ERRORED)
+
+
+class OutboxKind(StrEnum):
+    """Replies go before bulk messages (tips, broadcasts) and may be resent once."""
+
+    REPLY = "reply"
+    BULK = "bulk"
 
 
 class OutboxMessage(SQLModel, table=True):
     """A message to deliver: recorded first, sent after, with the reason when it fails."""
 
     __tablename__ = "outbox"
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+        # The per-chat order check looks only at unfinished rows: a small partial index.
+        sa.Index("ix_outbox_chat_open", "channel", "external_id", "id",
+                 postgresql_where=sa.text("status IN ('queued', 'sending', 'errored')"),
+                 sqlite_where=sa.text("status IN ('queued', 'sending', 'errored')")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    shopkeeper_id: int = Field(
+    #: None for a last word to someone who refused consent: deleted once it is out.
+    shopkeeper_id: int | None = Field(
+        default=None,
         sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"), index=True,
-                            nullable=False))
+                            nullable=True))
     channel: str = Field(max_length=20)
     external_id: str = Field(max_length=64)
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     image: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    status: str = Field(default=OutboxStatus.PENDING, max_length=10, index=True)
+    kind: str = Field(default=OutboxKind.REPLY, max_length=10)
+    status: str = Field(default=OutboxStatus.QUEUED, max_length=10)
+    #: False once the row may go out after later ones (a chart that could not be drawn).
+    ordered: bool = True
     attempts: int = 0
+    #: Platform calls of this message already made (a long text is several), so a retry
+    #: never repeats a part that arrived.
+    progress: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+    lease_until: datetime | None = Field(default=None, sa_type=UtcDateTime())
+    #: The sender (see ``sender_process``) that claimed it: when that sender is gone, the
+    #: row is not waited for until the lease ends.
+    claimed_by: str | None = Field(default=None, max_length=40)
     error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
     sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
 
 
-class ProcessedUpdate(SQLModel, table=True):
-    """An inbound update already handled (Telegram ``update_id``, WhatsApp ``wamid``)."""
+class InboxStatus(StrEnum):
+    PENDING = "pending"  # stored (and acknowledged to the platform), not yet handled
+    DONE = "done"
+    POISON = "poison"  # cannot be handled: skipped, kept for a look
 
-    __tablename__ = "processed_update"
 
-    channel: str = Field(primary_key=True, max_length=20)
-    key: str = Field(primary_key=True, max_length=100)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime(), index=True)
+class InboxUpdate(SQLModel, table=True):
+    """A received update, stored before the platform is told it arrived.
+
+    The unique (channel, key) is also the dedupe: a redelivered update is not stored twice.
+    ``chat`` is who it is about (the isolation key); ``seq`` orders one chat's updates.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "key"),
+        sa.Index("ix_inbox_pending", "status", "channel", "chat", "seq"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=20)
+    key: str = Field(max_length=100)
+    chat: str | None = Field(default=None, max_length=64)
+    seq: int = Field(sa_type=sa.BigInteger)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    status: str = Field(default=InboxStatus.PENDING, max_length=10)
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=500)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime(), index=True)
+    handled_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+
+
+class RatePause(SQLModel, table=True):
+    """A 429 seen by any process: nothing goes to ``scope`` (a channel, or channel:chat)
+    until ``until``. Every sender reads these, so one process's 429 pauses them all."""
+
+    __tablename__ = "rate_pause"
+
+    scope: str = Field(primary_key=True, max_length=90)
+    until: datetime = Field(sa_type=UtcDateTime())
+
+
+class SenderProcess(SQLModel, table=True):
+    """A live sender (one per bot process): the overall rate is shared among them."""
+
+    __tablename__ = "sender_process"
+
+    id: str = Field(primary_key=True, max_length=40)
+    seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime(), index=True)
 
 
 # The Core tables behind the classes, for the storage functions' explicit statements
@@ -165,4 +278,8 @@ FLOW_SNAPSHOT: sa.Table = FlowSnapshot.__table__  # type: ignore[attr-defined]
 RUN: sa.Table = Run.__table__  # type: ignore[attr-defined]
 RESULT: sa.Table = AssessmentResult.__table__  # type: ignore[attr-defined]
 OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
-PROCESSED: sa.Table = ProcessedUpdate.__table__  # type: ignore[attr-defined]
+INBOX: sa.Table = InboxUpdate.__table__  # type: ignore[attr-defined]
+PERSON_ROLE: sa.Table = PersonRole.__table__  # type: ignore[attr-defined]
+MENU_SYNC: sa.Table = MenuSync.__table__  # type: ignore[attr-defined]
+RATE_PAUSE: sa.Table = RatePause.__table__  # type: ignore[attr-defined]
+SENDER_PROCESS: sa.Table = SenderProcess.__table__  # type: ignore[attr-defined]

@@ -43,20 +43,20 @@ async def test_killed_mid_assessment_resumes_at_the_same_question(tmp_path: Path
     assert chat.stdin is not None
     chat.stdin.write(b"1\nja\nBakkerij Dewitte\nRoeselare\n1\n2\n1\n2\n")
     await chat.stdin.drain()
-    await read_until(chat, "Vraag 3 van 24")
+    await read_until(chat, "Vraag 3 van 26")
     chat.send_signal(signal.SIGKILL)
     await chat.wait()
 
     again = await start_chat(tmp_path)
-    output = await read_until(again, "Vraag 3 van 24")
+    output = await read_until(again, "Vraag 3 van 26")
     assert "Welkom terug" in output
-    assert "Vraag 1 van 24" not in output
+    assert "Vraag 1 van 26" not in output
     again.send_signal(signal.SIGKILL)
     await again.wait()
 
 
 async def test_piped_chat_runs_the_whole_journey_and_saves_the_chart(tmp_path: Path) -> None:
-    answers = ["2", "1", "Corner Shop", "Bruges", "7", "1"] + ["1"] * 23
+    answers = ["2", "1", "Corner Shop", "Bruges", "7", "1"] + ["1"] * 25
     chat = await start_chat(tmp_path, "--lang", "en")
     stdout, stderr = await asyncio.wait_for(
         chat.communicate("\n".join(answers).encode() + b"\n"), timeout=120)

@@ -19,9 +19,10 @@ def test_start_says_the_intro_then_asks_question_one_with_progress(
         engine: Engine, library: dict[str, Flow]) -> None:
     flow = library["assessment"]
     step, state = engine.start(flow, Context("nl", {"team_size": "2_4"}))
-    intro, question = step.messages
-    assert "5 minuten" in intro.text
-    assert question.text.startswith("Vraag 1 van 24\n\n")
+    intro, theme, question = step.messages
+    assert "6 minuten" in intro.text and "26 korte vragen" in intro.text
+    assert theme.text.startswith("Thema 1 van 6 · Beleving\nHoe je zaak aanvoelt")
+    assert question.text.startswith("Vraag 1 van 26\n\n")
     assert question.ref == str(state.seq)
     ids = [b.id for b in question.buttons]
     assert PAUSE in ids and BACK not in ids  # nothing to go back to yet
@@ -31,12 +32,12 @@ def test_a_one_person_shop_skips_the_staff_question(engine: Engine,
                                                     library: dict[str, Flow]) -> None:
     flow = library["assessment"]
     ctx, state = start_assessment(engine, flow, {"team_size": "solo"})
-    assert engine.progress(flow, state.node_id or "", ctx) == (1, 23)
+    assert engine.progress(flow, state.node_id or "", ctx) == (1, 25)
     seen = []
     while state.node_id is not None:
         seen.append(state.node_id)
         engine.answer(flow, state, Reply(text="1"), ctx)
-    assert "vakkennis_team" not in seen and len(seen) == 23
+    assert "vakkennis_team" not in seen and len(seen) == 25
 
 
 def test_answer_by_button_number_or_label_in_any_language(engine: Engine,
@@ -155,3 +156,84 @@ def test_state_survives_a_json_round_trip(engine: Engine, library: dict[str, Flo
     ctx, state = start_assessment(engine, flow)
     engine.answer(flow, state, Reply(text="2"), ctx)
     assert RunState.from_data(state.to_data()) == state
+
+
+def test_each_theme_is_announced_once_when_it_starts(engine: Engine,
+                                                      library: dict[str, Flow]) -> None:
+    flow = library["assessment"]
+    ctx, state = start_assessment(engine, flow, {"team_size": "2_4"}, lang="fr")
+    announced = []
+    while state.node_id is not None:
+        step = engine.answer(flow, state, Reply(text="1"), ctx)
+        announced += [m.text.split("\n")[0] for m in step.messages
+                      if m.text.startswith("Thème ")]
+    assert announced == [f"Thème {n} sur 6 · {t.name['fr']}"
+                         for n, t in enumerate(flow.themes[1:], start=2)]
+
+
+def test_horeca_and_services_read_their_own_wording(engine: Engine,
+                                                     library: dict[str, Flow]) -> None:
+    flow = library["assessment"]
+    ctx, state = start_assessment(engine, flow, {"team_size": "2_4",
+                                                 "shop_type": "horeca_services"})
+    texts = []
+    while state.node_id is not None:
+        texts += [m.text for m in engine.answer(flow, state, Reply(text="1"), ctx).messages]
+    joined = "\n".join(texts)
+    assert "meest gevraagde diensten" in joined
+    assert "best verkopende producten" not in joined
+
+
+def test_consent_understands_the_shopkeepers_own_words(engine: Engine,
+                                                        library: dict[str, Flow]) -> None:
+    flow = library["onboarding"]
+    for typed, expected in [("ok", "yes"), ("Oké", "yes"), ("akkoord", "yes"),
+                            ("goed", "yes"), ("ja hoor", "yes"), ("yes", "yes"),
+                            ("d'accord", "yes"), ("oui", "yes"), ("neen", "no"),
+                            ("nee hoor", "no")]:
+        ctx = Context("nl")
+        _, state = engine.start(flow, ctx)
+        engine.answer(flow, state, Reply(text="1"), ctx)  # Nederlands
+        step = engine.answer(flow, state, Reply(text=typed), ctx)
+        assert Saved("consent", expected, None) in step.events, typed
+
+
+def test_a_deelgemeente_is_saved_under_its_municipality(engine: Engine,
+                                                          library: dict[str, Flow]) -> None:
+    flow = library["onboarding"]
+    ctx, state = at_municipality(engine, flow)
+    step = engine.answer(flow, state, Reply(text="heule"), ctx)
+    assert step.events == [Saved("municipality", "Kortrijk", "Heule")]
+
+
+def test_an_ambiguous_name_asks_which_one(engine: Engine, library: dict[str, Flow]) -> None:
+    flow = library["onboarding"]
+    ctx, state = at_municipality(engine, flow)
+    [which] = engine.answer(flow, state, Reply(text="Zandvoorde"), ctx).messages
+    assert "bestaat meer dan eens" in which.text
+    assert [b.label for b in which.buttons] == [
+        "Zandvoorde (Oostende)", "Zandvoorde (Zonnebeke)", "Opnieuw typen"]
+    step = engine.answer(flow, state, Reply(text="2"), ctx)
+    assert step.events == [Saved("municipality", "Zonnebeke", "Zandvoorde")]
+
+
+def test_a_place_outside_the_province_gets_its_own_answer(engine: Engine,
+                                                            library: dict[str, Flow]) -> None:
+    flow = library["onboarding"]
+    ctx, state = at_municipality(engine, flow)
+    [answer] = engine.answer(flow, state, Reply(text="Moeskroen"), ctx).messages
+    assert answer.text.startswith("Moeskroen ligt in Henegouwen, buiten West-Vlaanderen.")
+    assert [b.label for b in answer.buttons] == ["Verder met Moeskroen", "Opnieuw typen"]
+    step = engine.answer(flow, state, Reply(text="Roeselare"), ctx)  # typed it again
+    assert step.events == [Saved("municipality", "Roeselare", None)]
+
+
+def test_type_it_again_is_an_answer_not_a_pause(engine: Engine,
+                                                 library: dict[str, Flow]) -> None:
+    flow = library["onboarding"]
+    ctx, state = at_municipality(engine, flow)
+    [suggest] = engine.answer(flow, state, Reply(text="Kortryk"), ctx).messages
+    retype = suggest.buttons[-1]
+    assert retype.id == RETYPE and not retype.steers  # the terminal numbers it
+    step = engine.answer(flow, state, Reply(text=str(len(suggest.buttons))), ctx)
+    assert state.node_id == "municipality" and "In welke gemeente" in step.messages[0].text

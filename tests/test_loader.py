@@ -93,7 +93,7 @@ def test_a_typo_in_a_key_is_not_silently_ignored() -> None:
 def test_theme_must_be_declared_and_scored_questions_need_scores_and_actions() -> None:
     found = problems(HEADER + choice_node(extra='theme = "beleving"'))
     assert any("theme 'beleving' is not declared" in p for p in found)
-    assert any("needs an action" in p for p in found)
+    assert any("choice 'a' needs a score from 0 to 1" in p for p in found)
 
 
 def test_theme_with_too_few_questions() -> None:
@@ -133,7 +133,7 @@ def test_the_shipped_flows_pass() -> None:
 def test_flows_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shipped = Path(__file__).resolve().parent.parent / "flows"
     assert main(["flows", "check", str(shipped)]) == 0
-    assert "24 questions" in capsys.readouterr().out
+    assert "26 questions" in capsys.readouterr().out
 
     broken = tmp_path / "flows"
     shutil.copytree(shipped, broken)
@@ -166,3 +166,157 @@ def test_flows_check_refuses_a_misspelled_refusal(tmp_path: Path,
         'outcome = "refused"', 'outcome = "refuse"'), encoding="utf-8")
     assert main(["flows", "check", str(tmp_path / "flows")]) == 1
     assert "outcome 'refuse' is not one of" in capsys.readouterr().err
+
+
+# -- scored questions: actions per answer, priorities, ways out, synonyms, audiences --------
+
+THEMED = HEADER + """
+[[themes]]
+id = "t"
+name = { nl = "Thema", en = "Theme", fr = "Thème" }
+about = { nl = "Over", en = "About", fr = "Sujet" }
+[[levels]]
+max = 100
+name = { nl = "Niveau", en = "Level", fr = "Niveau" }
+about = { nl = "Uitleg", en = "About", fr = "Texte" }
+"""
+ACTION = '{ nl = "Doe dit", en = "Do this", fr = "Faites ceci" }'
+
+
+def scored(node_id: str = "q1", *, extra: str = "", low: str = f"action = {ACTION}",
+           high: str = "", third: str = "") -> str:
+    return f"""
+[[nodes]]
+id = "{node_id}"
+type = "choice"
+theme = "t"
+text = {T}
+{extra}
+[[nodes.choices]]
+id = "good"
+label = {{ nl = "Goed", en = "Good", fr = "Bien" }}
+score = 1
+{high}
+[[nodes.choices]]
+id = "bad"
+label = {{ nl = "Slecht", en = "Bad", fr = "Mal" }}
+score = 0
+{low}
+{third}
+"""
+
+
+def four(**kwargs: str) -> str:
+    return "".join(scored(f"q{i}", **kwargs) for i in range(1, 5))
+
+
+def test_a_valid_scored_theme_loads_with_per_choice_actions() -> None:
+    flow = parse_flow(THEMED + four(), "flows/demo.toml")
+    node = flow.node("q1")
+    bad = node.choice("bad")
+    assert bad is not None and node.action_for(bad, None) == {
+        "nl": "Doe dit", "en": "Do this", "fr": "Faites ceci"}
+    assert node.priority == 3
+
+
+def test_a_low_scoring_choice_without_an_action_is_refused() -> None:
+    found = problems(THEMED + four(low=""))
+    assert any("[node q1]: choice 'bad' scores 0 but has no action" in p for p in found)
+
+
+def test_an_action_on_a_full_marks_choice_is_refused() -> None:
+    found = problems(THEMED + four(high=f"action = {ACTION}"))
+    assert any("choice 'good' has an action but never needs one" in p for p in found)
+
+
+def test_priority_must_be_1_to_5() -> None:
+    found = problems(THEMED + four(extra="priority = 9"))
+    assert any("priority must be a whole number from 1 to 5" in p for p in found)
+
+
+def test_a_way_out_has_no_score_and_there_is_one_per_question() -> None:
+    way_out = """[[nodes.choices]]
+id = "{id}"
+label = {{ nl = "{nl}", en = "{nl}", fr = "{nl}" }}
+way_out = true
+"""
+    ok = parse_flow(THEMED + four(third=way_out.format(id="dunno", nl="Weet niet")), "x")
+    choice = ok.node("q1").choice("dunno")
+    assert choice is not None and choice.score is None
+    two = way_out.format(id="w1", nl="Weet niet") + way_out.format(id="w2", nl="Geen")
+    assert any("at most one way out" in p for p in problems(THEMED + four(third=two)))
+    with_score = way_out.format(id="w1", nl="Weet niet") + "score = 0\n"
+    assert any("is a way out: only in a scored question, and without a score" in p
+               for p in problems(THEMED + four(third=with_score)))
+
+
+def test_synonyms_must_be_words_per_language_and_unambiguous() -> None:
+    good = 'synonyms = { nl = ["oké", "ja hoor"], fr = ["d\'accord"] }'
+    flow = parse_flow(HEADER + choice_node(extra="").replace(
+        'en = "Yes", fr = "Oui" }', 'en = "Yes", fr = "Oui" }\n' + good, 1), "x")
+    yes = flow.node("q1").choice("a")
+    assert yes is not None and yes.synonyms["nl"] == ("oké", "ja hoor")
+    for bad, reason in [('synonyms = { de = ["ja"] }', "must be a table per language"),
+                        ('synonyms = { nl = ["2"] }', "not a number"),
+                        ('synonyms = { nl = "ja" }', "must be a list of words"),
+                        ('synonyms = { en = ["no"] }', "would mean both choice 'a' and 'b'")]:
+        source = HEADER + choice_node().replace('en = "Yes", fr = "Oui" }',
+                                                'en = "Yes", fr = "Oui" }\n' + bad, 1)
+        assert any(reason in p for p in problems(source)), bad
+
+
+AUDIENCE = """
+[[audiences]]
+id = "service"
+field = "shop_type"
+in = ["horeca_services"]
+"""
+VARIANT = """[nodes.variants.service]
+text = { nl = "Anders", en = "Other", fr = "Autre" }
+"""
+
+
+def test_with_audiences_every_question_says_whether_it_fits_them() -> None:
+    found = problems(THEMED + AUDIENCE + four())
+    assert any("[node q1]: say whether this question fits audience 'service'" in p
+               for p in found)
+    fits = parse_flow(THEMED + AUDIENCE + four(extra='fits = ["service"]'), "x")
+    assert fits.node("q1").text_for("service") == fits.node("q1").text
+    varied = parse_flow(THEMED + AUDIENCE + four(third=VARIANT), "x")
+    assert varied.node("q1").text_for("service")["nl"] == "Anders"
+    assert varied.audience_of({"shop_type": "horeca_services"}) == "service"
+    assert varied.audience_of({"shop_type": "food"}) is None
+
+
+def test_variants_name_declared_audiences_and_skip_alone() -> None:
+    unknown = VARIANT.replace("variants.service", "variants.garage")
+    assert any("variant for unknown audience 'garage'" in p
+               for p in problems(THEMED + AUDIENCE + four(extra='fits = ["service"]',
+                                                          third=unknown)))
+    skip_and_text = VARIANT + "skip = true\n"
+    assert any("skips the question, so it has no text" in p
+               for p in problems(THEMED + AUDIENCE + four(third=skip_and_text)))
+    skipped = parse_flow(THEMED + AUDIENCE + four(
+        third="[nodes.variants.service]\nskip = true\n"), "x")
+    assert not skipped.asks(skipped.node("q1"), {"shop_type": "horeca_services"})
+    assert skipped.asks(skipped.node("q1"), {"shop_type": "food"})
+
+
+def test_the_uneven_level_text_must_name_the_weakest_theme() -> None:
+    source = THEMED.replace('about = { nl = "Uitleg", en = "About", fr = "Texte" }',
+                            'about = { nl = "Uitleg", en = "About", fr = "Texte" }\n'
+                            'about_uneven = { nl = "Zwak", en = "{weakest}", fr = "{weakest}" }')
+    assert any("about_uneven must name the {weakest} theme" in p
+               for p in problems(source + four()))
+
+
+def test_flows_check_refuses_broken_place_data(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "flows"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "flows", broken)
+    places = broken / "data" / "places.toml"
+    places.write_text(places.read_text().replace('Passchendaele = "Passendale"',
+                                                 'Passchendaele = "Passendael"'))
+    assert main(["flows", "check", str(broken)]) == 1
+    assert "alias 'Passchendaele' points to unknown place 'Passendael'" in (
+        capsys.readouterr().err)

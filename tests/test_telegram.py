@@ -99,17 +99,17 @@ async def onboard(emu: BotAPIEmulator, chat_id: int = CHAT, start: str = "/start
     press(emu, messages[-1], "Voeding", chat_id)
     messages = await settle(emu, asks("Met hoeveel"), chat_id)
     press(emu, messages[-1], "2 tot 4", chat_id)
-    return await settle(emu, asks("Vraag 1 van 24"), chat_id)
+    return await settle(emu, asks("Vraag 1 van 26"), chat_id)
 
 
 async def test_the_whole_journey_in_dutch(bot: TelegramBot, emulator: BotAPIEmulator) -> None:
     messages = await onboard(emulator)
-    for number in range(1, 25):
+    for number in range(1, 27):
         question = messages[-1]
-        assert question["text"].startswith(f"Vraag {number} van 24")
+        assert question["text"].startswith(f"Vraag {number} van 26")
         first_label = question["reply_markup"]["inline_keyboard"][0][0]["text"]
         press(emulator, question, first_label)
-        messages = await settle(emulator, asks(f"Vraag {number + 1} van 24") if number < 24
+        messages = await settle(emulator, asks(f"Vraag {number + 1} van 26") if number < 26
                                 else says("Typ /results"))
         # the answered question now reads as a record: the choice under it, no keyboard
         answered = next(m for m in emulator.messages_to(CHAT)
@@ -139,14 +139,14 @@ async def test_an_old_button_changes_nothing(bot: TelegramBot, emulator: BotAPIE
     messages = await onboard(emulator)
     first = messages[-1]
     press(emulator, first, first["reply_markup"]["inline_keyboard"][0][0]["text"])
-    await settle(emulator, asks("Vraag 2 van 24"))
+    await settle(emulator, asks("Vraag 2 van 26"))
     # the keyboard of question 1 is gone, but an old client may still show it
     data = first["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
     _, query_id = emulator.user_presses(CHAT, first["message_id"], data, require_button=False)
     emulator.user_sends_text(CHAT, "/help")  # one user's updates are handled in order
     await settle(emulator, says("Dit kan ik voor je doen"))
     assert "oudere vraag" in emulator.answered_callbacks[query_id]["text"]
-    assert emulator.messages_to(CHAT)[-2]["text"].startswith("Vraag 2 van 24")
+    assert emulator.messages_to(CHAT)[-2]["text"].startswith("Vraag 2 van 26")
 
 
 async def test_a_deep_link_prefills_the_municipality(bot: TelegramBot, app: App,
@@ -171,7 +171,7 @@ async def test_stop_opts_out_and_start_resumes(bot: TelegramBot, app: App,
     emulator.user_sends_text(CHAT, "/stop")
     await settle(emulator, says("Je bent afgemeld"))
     emulator.user_sends_text(CHAT, "/start")
-    await settle(emulator, asks("Vraag 1 van 24"))
+    await settle(emulator, asks("Vraag 1 van 26"))
     assert says("Welkom terug")(emulator.messages_to(CHAT))
 
 
@@ -190,7 +190,7 @@ async def test_free_text_and_stickers_get_a_pointer(bot: TelegramBot,
             "chat": {"id": CHAT, "type": "private", "first_name": "Test"},
             "from": {"id": CHAT, "is_bot": False, "first_name": "Test"}}})
     messages = await settle(emulator, lambda ms: "enkel tekst lezen" in (ms[-2]["text"] or "")
-                            and asks("Vraag 1 van 24")(ms))  # the pointer, then the question
+                            and asks("Vraag 1 van 26")(ms))  # the pointer, then the question
     assert sum("enkel tekst lezen" in (m["text"] or "") for m in messages) == 1
 
 
@@ -198,13 +198,13 @@ async def test_a_duplicated_update_is_processed_once(bot: TelegramBot, app: App,
                                                      emulator: BotAPIEmulator) -> None:
     await onboard(emulator)
     update_id = emulator.user_sends_text(CHAT, "1")
-    await settle(emulator, asks("Vraag 2 van 24"))
+    await settle(emulator, asks("Vraag 2 van 26"))
     before = len(emulator.messages_to(CHAT))
     emulator.enqueue_raw_update(emulator.updates[update_id])
     emulator.user_sends_text(CHAT, "/help")  # a marker: once this is answered, all is done
     messages = await settle(emulator, says("Dit kan ik voor je doen"))
     assert len(messages) == before + 1, [m["text"][:40] for m in messages[before - 2:]]
-    assert not says("Vraag 3 van 24")(messages)
+    assert not says("Vraag 3 van 26")(messages)
 
 
 async def test_a_blocked_bot_stops_sending_and_unblocking_resumes(
@@ -267,7 +267,7 @@ async def test_a_restart_mid_assessment_resumes_at_the_same_question(
     async with TelegramBot(telegram_settings(settings, emulator), first_app):
         messages = await onboard(emulator)
         press(emulator, messages[-1], messages[-1]["reply_markup"]["inline_keyboard"][0][0]["text"])
-        messages = await settle(emulator, asks("Vraag 2 van 24"))
+        messages = await settle(emulator, asks("Vraag 2 van 26"))
     await first_app.close()
 
     second_app = await build(settings)
@@ -276,7 +276,7 @@ async def test_a_restart_mid_assessment_resumes_at_the_same_question(
             # a button from before the restart still works: it is the current question
             press(emulator, messages[-1],
                   messages[-1]["reply_markup"]["inline_keyboard"][0][0]["text"])
-            await settle(emulator, asks("Vraag 3 van 24"))
+            await settle(emulator, asks("Vraag 3 van 26"))
     finally:
         await second_app.close()
 

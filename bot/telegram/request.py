@@ -17,6 +17,16 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _TOKEN_IN_URL = re.compile(r"/bot[^/\s]+/")
+
+
+class RequestNotSent(NetworkError):  # noqa: N818  (PTB's errors have no suffix either)
+    """The request surely did not reach the server (no connection could be made)."""
+
+
+class ResponseLost(NetworkError):  # noqa: N818
+    """The request was sent and the connection broke before an answer: it may have arrived."""
+
+
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
@@ -94,9 +104,14 @@ class AiohttpRequest(BaseRequest):
             async with self._session.request(method, url, data=body, headers=headers,
                                              timeout=timeout) as response:
                 return response.status, await response.read()
-        except TimeoutError as exc:
+        except aiohttp.ConnectionTimeoutError:
+            raise RequestNotSent("timed out connecting to the Bot API") from None
+        except TimeoutError as exc:  # sent, no answer in time: it may have arrived
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             # Some aiohttp errors quote the URL, and the URL holds the token.
-            message = _TOKEN_IN_URL.sub("/bot<token>/", str(exc))
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {message}") from None
+            message = f"aiohttp.{type(exc).__name__}: " + _TOKEN_IN_URL.sub(
+                "/bot<token>/", str(exc))
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                raise RequestNotSent(message) from None
+            raise ResponseLost(message) from None

@@ -5,88 +5,108 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram import Update
-from telegram.ext import Application, ApplicationBuilder
+from telegram import Bot, Update
 
 from bot.app import App, build
 from bot.config import Settings
+from bot.delivery.limiter import RateLimiter
 from bot.telegram.channel import TelegramChannel
+from bot.telegram.polling import Poller
 from bot.telegram.request import AiohttpRequest
+from bot.telegram.updates import CHANNEL, Reader
 from bot.telegram.webhook import webhook_app
 
 log = logging.getLogger(__name__)
 
-#: Seconds a getUpdates call waits for news before Telegram answers empty.
-POLL_TIMEOUT = 30
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+#: Seconds between looks for command menus to set again (a role was granted or revoked).
+MENU_SECONDS = 30
 
 
-PTBApplication = Application[Any, Any, Any, Any, Any, Any]
+class WebhookInUse(RuntimeError):  # noqa: N818  (named for the situation it reports)
+    """Polling would take over a webhook deployment that uses the same token."""
 
 
-def make_application(settings: Settings) -> PTBApplication:
-    """A python-telegram-bot application on the aiohttp transport."""
+def make_bot(settings: Settings) -> Bot:
+    """A python-telegram-bot ``Bot`` on the aiohttp transport."""
     assert settings.telegram_token is not None
-    return (
-        ApplicationBuilder()
-        .token(settings.telegram_token)
-        .base_url(settings.telegram_api_base_url)
-        .request(AiohttpRequest(connection_pool_size=64))
-        .get_updates_request(AiohttpRequest(connection_pool_size=1,
-                                            read_timeout=POLL_TIMEOUT + 10))
-        .concurrent_updates(settings.concurrent_updates)
-        .build()
-    )
+    return Bot(settings.telegram_token, base_url=settings.telegram_api_base_url,
+               request=AiohttpRequest(connection_pool_size=64))
 
 
 class TelegramBot:
-    """Start and stop everything Telegram needs, in order. Usable as ``async with``."""
+    """Start and stop everything Telegram needs, in order. Usable as ``async with``.
 
-    def __init__(self, settings: Settings, app: App) -> None:
+    Args:
+        settings: Token, URLs, rates.
+        app: The built app; its background work is started here too.
+        replace_webhook: In polling mode, delete a webhook that is set (otherwise refuse:
+            another deployment may be using it).
+    """
+
+    def __init__(self, settings: Settings, app: App, *, replace_webhook: bool = False) -> None:
         self.settings = settings
         self.app = app
-        self.application = make_application(settings)
-        self.channel = TelegramChannel(app, self.application, settings.admin_chat_id)
+        self.replace_webhook = replace_webhook
+        self.bot = make_bot(settings)
+        self.channel = TelegramChannel(self.bot, app.texts)
+        self.limiter = RateLimiter(rate=settings.telegram_rate, chat_rate=settings.chat_rate,
+                                   chat_burst=settings.chat_burst)
+        base = f"{settings.telegram_api_base_url}{settings.telegram_token}"
+        self.poller = Poller(base, app.inbox.receive, [str(u) for u in ALLOWED_UPDATES])
         self._site: web.AppRunner | None = None
 
     async def start(self) -> None:
-        await self.application.initialize()
+        await self.bot.initialize()
+        self.app.closers.append(self.bot.shutdown)  # after the sender's last sends
+        self.app.sender.add_channel(CHANNEL, self.channel, self.limiter)
+        self.app.inbox.add_reader(CHANNEL, Reader(self.bot))
         await self.channel.set_commands()
-        await self.application.start()
+        await self.channel.sync_menus(self.app.db)
+        self.app.scheduler.add_job(self.channel.sync_menus, "interval", args=[self.app.db],
+                                   seconds=MENU_SECONDS, max_instances=1, coalesce=True)
+        await self.app.start()  # updates a crash left stored are handled first
         if self.settings.webhook_url:
             await self._start_webhook()
         else:
-            await self.application.bot.delete_webhook()
-            assert self.application.updater is not None
-            await self.application.updater.start_polling(
-                poll_interval=0, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES)
-        log.info("serving Telegram as @%s (%s)", self.application.bot.username,
+            await self._start_polling()
+        log.info("serving Telegram as @%s (%s)", self.bot.username,
                  "webhook" if self.settings.webhook_url else "long polling")
+
+    async def _start_polling(self) -> None:
+        info = await self.bot.get_webhook_info()
+        if info.url:
+            if not self.replace_webhook:
+                raise WebhookInUse(
+                    f"a webhook is set for this bot ({urlsplit(info.url).netloc}): another "
+                    "deployment may be serving it. Polling would take it over. Start with "
+                    "--replace-webhook if that is what you want.")
+            log.warning("deleting the webhook to %s (--replace-webhook)",
+                        urlsplit(info.url).netloc)
+            await self.bot.delete_webhook()
+        self.poller.start()
 
     async def _start_webhook(self) -> None:
         assert self.settings.webhook_secret is not None
         host, _, port = self.settings.webhook_listen.rpartition(":")
         path = urlsplit(self.settings.webhook_url).path or "/telegram"
-        self._site = web.AppRunner(webhook_app(self.application, self.settings.webhook_secret,
-                                               path))
+        self._site = web.AppRunner(webhook_app(self.app.inbox.receive,
+                                               self.settings.webhook_secret, path))
         await self._site.setup()
         await web.TCPSite(self._site, host or "127.0.0.1", int(port)).start()
-        await self.application.bot.set_webhook(
-            self.settings.webhook_url, secret_token=self.settings.webhook_secret,
-            allowed_updates=ALLOWED_UPDATES)
+        await self.bot.set_webhook(self.settings.webhook_url,
+                                   secret_token=self.settings.webhook_secret,
+                                   allowed_updates=[str(u) for u in ALLOWED_UPDATES])
 
     async def stop(self) -> None:
-        if self.application.updater is not None and self.application.updater.running:
-            await self.application.updater.stop()
+        """Stop receiving; the app's close finishes what was received and sends the rest."""
+        await self.poller.stop()
         if self._site is not None:
             await self._site.cleanup()
-        if self.application.running:
-            await self.application.stop()
-        await self.application.shutdown()
+            self._site = None
 
     async def __aenter__(self) -> TelegramBot:
         await self.start()
@@ -96,20 +116,23 @@ class TelegramBot:
         await self.stop()
 
 
-def run_telegram(settings: Settings) -> int:
+def run_telegram(settings: Settings, *, replace_webhook: bool = False) -> int:
     """Serve until SIGINT or SIGTERM."""
 
-    async def serve() -> None:
+    async def serve() -> int:
         app = await build(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            async with TelegramBot(settings, app):
+            async with TelegramBot(settings, app, replace_webhook=replace_webhook):
                 await stop.wait()
+        except WebhookInUse as exc:
+            log.error("%s", exc)
+            return 2
         finally:
             await app.close()
+        return 0
 
-    asyncio.run(serve())
-    return 0
+    return asyncio.run(serve())

@@ -1,7 +1,9 @@
-"""Receive Telegram updates by webhook: check the secret, queue the update, answer at once.
+"""Receive Telegram updates by webhook: check the secret, store the update, then answer.
 
 Telegram sends ``X-Telegram-Bot-Api-Secret-Token`` with the secret given to ``setWebhook``;
-anything without it is rejected with 401 before the body is even parsed.
+anything without it is rejected with 401 before the body is read. The 200 goes out only
+after the update is stored (Telegram sends it again on anything else), and a body that is
+not a JSON object with an ``update_id`` gets 400.
 """
 
 from __future__ import annotations
@@ -9,11 +11,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from typing import Any
 
 from aiohttp import web
-from telegram import Update
-from telegram.ext import Application
+
+from bot.telegram.polling import Store
+from bot.telegram.updates import CHANNEL, received
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +24,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105  (a header name)
 MAX_BODY = 1024 * 1024
 
 
-def webhook_app(application: Application[Any, Any, Any, Any, Any, Any], secret: str,
-                path: str = "/telegram") -> web.Application:
-    """An aiohttp app with one route, ``POST path``, feeding ``application.update_queue``."""
+def webhook_app(store: Store, secret: str, path: str = "/telegram") -> web.Application:
+    """An aiohttp app with one route, ``POST path``, storing each update with ``store``."""
     expected = secret.encode("utf-8")
 
     async def receive(request: web.Request) -> web.Response:
@@ -33,11 +34,17 @@ def webhook_app(application: Application[Any, Any, Any, Any, Any, Any], secret: 
             return web.Response(status=401, text="unauthorized")
         try:
             data = json.loads(await request.read())
-            update = Update.de_json(data, application.bot)
-        except (ValueError, TypeError, KeyError):
-            log.warning("webhook: ignoring a body that is not a Telegram update")
+        except ValueError:
+            data = None
+        update = received(data)
+        if update is None:
+            log.warning("webhook: refusing a body that is not a Telegram update")
             return web.Response(status=400, text="not an update")
-        await application.update_queue.put(update)
+        try:
+            await store(CHANNEL, [update])
+        except Exception:  # not stored: Telegram must send it again
+            log.exception("webhook: could not store update %s", update.key)
+            return web.Response(status=500, text="try again")
         return web.Response(text="ok")
 
     app = web.Application(client_max_size=MAX_BODY)

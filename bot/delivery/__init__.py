@@ -1,0 +1,1 @@
+"""Delivery: the outbox sender and what it needs (rate limits)."""

@@ -1,0 +1,61 @@
+"""How a send can fail, in the words the outbox needs, whatever the platform.
+
+A channel's ``send`` raises one of these; the sender turns it into the row's next status.
+``progress`` is how many platform calls of the message had already gone through (a long
+text is several), so a retry starts after them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from flows.messages import Outbound
+
+Pace = Callable[[], Awaitable[None]]
+"""Waits until the rate limits allow one more platform call; channels call it before each."""
+
+
+class DeliveryError(Exception):
+    """A message did not (surely) arrive."""
+
+    def __init__(self, reason: str, *, progress: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.progress = progress
+
+
+class NotDelivered(DeliveryError):
+    """It surely did not arrive (a 5xx, a refused connection): try again later."""
+
+
+class RateLimited(NotDelivered):
+    """A 429: nothing more to ``chat`` (or, when None, to anyone) for ``retry_after`` s."""
+
+    def __init__(self, reason: str, *, retry_after: float, chat: str | None = None,
+                 progress: int = 0) -> None:
+        super().__init__(reason, progress=progress)
+        self.retry_after = retry_after
+        self.chat = chat
+
+
+class Refused(DeliveryError):
+    """The platform refused this message (a 400): sending it again changes nothing."""
+
+
+class Unreachable(DeliveryError):
+    """The person blocked the bot or no longer exists (a 403)."""
+
+
+class MaybeDelivered(DeliveryError):
+    """The request went out and no answer came (a timeout, a reset): it may have arrived."""
+
+
+class Channel(Protocol):
+    """What the sender needs of a channel: deliver one message to one address."""
+
+    async def send(self, to: str, message: Outbound, *, lang: str, done: int,
+                   pace: Pace) -> None:
+        """Make the platform calls for ``message`` after the first ``done``; call ``pace``
+        before each. ``lang`` is the person's language, for anything the channel itself
+        says. Raises a :class:`DeliveryError` when it did not (surely) arrive."""

@@ -1,0 +1,242 @@
+"""One way in: every channel hands what a person did to :class:`Dispatcher`.
+
+A turn reads top to bottom: take the person's lock (in this process, and on PostgreSQL an
+advisory lock for every process) → claim the received update → find or create the person →
+route by role and command → record the new state and the outbox rows in one transaction →
+hand the rows to the sender, which delivers them right away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from flows.definition import DEFAULT_LANGUAGE, LANGUAGES
+from flows.messages import Outbound, Reply
+from flows.texts import Texts
+from handlers.admin import AdminDesk
+from handlers.coach import CoachDesk
+from handlers.inbound import Inbound
+from handlers.locks import UserLocks
+from handlers.shopkeeper import ShopkeeperChat
+from handlers.turn import Turn
+from storage import inbox, isolation, outbox, roles, shopkeepers
+from storage.database import Database
+from storage.records import OutboxRecord
+from storage.tables import OutboxKind, Role, utcnow
+
+log = logging.getLogger(__name__)
+
+#: How often a turn is tried before its update counts as poison.
+ATTEMPTS = inbox.MAX_ATTEMPTS
+
+
+class Sender(Protocol):
+    """What the dispatcher needs of the outbox sender (see :mod:`bot.delivery.sender`)."""
+
+    @property
+    def unmarked(self) -> Collection[int]:
+        """Rows delivered by this process whose "sent" mark is not written yet."""
+
+    @property
+    def id(self) -> str:
+        """This sender's name, on the rows it claims."""
+
+    def lease(self) -> datetime:
+        """Until when a row claimed now is this sender's."""
+
+    async def deliver(self, rows: list[OutboxRecord]) -> None:
+        """Deliver one chat's claimed rows, in order."""
+
+    def wake(self) -> None:
+        """Rows are queued: look for them soon."""
+
+
+@dataclass(slots=True)
+class Handled:
+    """How a turn went: the rows to deliver now, and whether one of them is a notice that
+    answers the person's button press (channels then leave the press to the outbox)."""
+
+    rows: list[OutboxRecord] = field(default_factory=list)
+    notice: bool = False
+    failed: bool = False
+
+
+After = Callable[[Handled], Awaitable[None]]
+
+
+class Dispatcher:
+    """Routes each inbound message to the handler of the role it needs.
+
+    Args:
+        db: The database.
+        texts: What the bot says outside flows.
+        shopkeeper: The shopkeeper's conversation (everyone is a shopkeeper).
+        coach: Commands for coaches (admins have them too).
+        admin: Commands for admins.
+        sender: Delivers the outbox rows a turn recorded.
+    """
+
+    def __init__(self, db: Database, texts: Texts, shopkeeper: ShopkeeperChat,
+                 coach: CoachDesk, admin: AdminDesk, sender: Sender) -> None:
+        self.db = db
+        self.texts = texts
+        self.shopkeeper = shopkeeper
+        self.desks: Mapping[Role, CoachDesk | AdminDesk] = {Role.COACH: coach,
+                                                             Role.ADMIN: admin}
+        #: The access table: which role a command needs. Anyone else gets the ordinary
+        #: unknown-command answer, as if the command did not exist.
+        self.access: dict[str, Role] = {
+            **{name: Role.COACH for name in coach.COMMANDS},
+            **{name: Role.ADMIN for name in admin.COMMANDS}}
+        self.sender = sender
+        self.locks = UserLocks()
+
+    async def handle(self, inbound: Inbound, *, inbox_row: int | None = None,
+                     after: After | None = None) -> Handled:
+        """Answer one inbound message and deliver the answer.
+
+        ``inbox_row`` is the stored update it came from (claimed in the turn's transaction,
+        so it is handled once across processes); ``after`` runs beside the delivery (a
+        channel's cosmetic calls, like rewriting the answered question).
+        """
+        async with self.locks.hold(inbound.address):
+            handled = await self._attempts(inbound, inbox_row)
+            if after is not None:  # beside the delivery: neither waits for the other
+                await asyncio.gather(self.sender.deliver(handled.rows), after(handled))
+            elif handled.rows:
+                await self.sender.deliver(handled.rows)
+            return handled
+
+    async def _attempts(self, inbound: Inbound, inbox_row: int | None) -> Handled:
+        error: Exception | None = None
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._turn(inbound, inbox_row)
+            except Exception as exc:  # a bug or the database: try again, then give up
+                error = exc
+                log.warning("turn for update %s failed (attempt %d of %d): %r", inbox_row,
+                            attempt, ATTEMPTS, exc)
+                if inbox_row is not None:
+                    async with self.db.transaction() as tx:
+                        if await inbox.mark_attempt_failed(tx, row_id=inbox_row,
+                                                           error=repr(exc)):
+                            break
+        log.error("giving up on update %s of %s", inbox_row, inbound.address, exc_info=error)
+        return await self._apologise(inbound, repr(error))
+
+    async def _turn(self, inbound: Inbound, inbox_row: int | None) -> Handled:
+        async with self.db.transaction() as tx:
+            await isolation.lock_person(tx, inbound.address)
+            if inbox_row is not None and not await inbox.mark_done(tx, row_id=inbox_row):
+                return Handled()  # another process handled it first
+            if inbound.reachable is not None:
+                await self._reachable(tx, inbound)
+                return Handled()
+            shopkeeper, run = await shopkeepers.find_or_create(
+                tx, channel=inbound.channel, external_id=inbound.external_id,
+                language=_language(inbound.language_hint))
+            turn = Turn(tx, shopkeeper, run, shopkeeper.language, press=inbound.press)
+            if inbound.command is not None:
+                turn.roles = await roles.of(tx, shopkeeper_id=shopkeeper.id)
+                messages = await self._command(turn, inbound.command, inbound.argument)
+            else:
+                messages = await self.shopkeeper.reply(turn, inbound.reply or Reply(text=""))
+            if turn.shopkeeper is None and inbox_row is not None:
+                # Consent refused: not even the update that said so is kept.
+                await inbox.forget_chat(tx, channel=inbound.channel, chat=inbound.external_id)
+            return await self._record(turn, inbound, messages)
+
+    async def _command(self, turn: Turn, command: str, argument: str) -> list[Outbound]:
+        needed = self.access.get(command)
+        if needed is not None and _may(turn.roles, needed):
+            return await self.desks[needed].command(turn, command, argument)
+        messages = await self.shopkeeper.command(turn, command, argument)
+        if command == "help":
+            for role in (Role.COACH, Role.ADMIN):
+                if _may(turn.roles, role):
+                    messages.append(Outbound(self.texts.get(turn.lang, f"help_{role}")))
+        return messages
+
+    async def _reachable(self, tx: AsyncConnection, inbound: Inbound) -> None:
+        assert inbound.reachable is not None
+        person = await shopkeepers.reachable(tx, channel=inbound.channel,
+                                             external_id=inbound.external_id,
+                                             reachable=inbound.reachable)
+        if person is not None and not inbound.reachable:
+            await outbox.drop_unsent(tx, shopkeeper_id=person.id,
+                                     reason="the person blocked the bot")
+
+    async def _record(self, turn: Turn, inbound: Inbound,
+                      messages: list[Outbound]) -> Handled:
+        """Record the messages in the outbox. When nothing of this chat is still waiting,
+        they are recorded as already claimed, for delivery right after the commit."""
+        if not messages:
+            return Handled()
+        payloads = [_payload(m, turn.lang, turn.press) for m in messages]
+        waiting = [row for row in await outbox.open_ids(
+            turn.tx, channel=inbound.channel, external_id=inbound.external_id)
+            if row not in self.sender.unmarked]
+        lease = None if waiting else self.sender.lease()
+        owner = turn.shopkeeper.id if turn.shopkeeper is not None else None
+        ids = await outbox.record(turn.tx, shopkeeper_id=owner, channel=inbound.channel,
+                                  external_id=inbound.external_id, payloads=payloads,
+                                  sending_until=lease, claimed_by=self.sender.id)
+        notice = any(m.notice for m in messages) and turn.press is not None
+        if lease is None:
+            self.sender.wake()
+            return Handled(notice=notice)
+        now = utcnow()
+        return Handled([OutboxRecord(row_id, owner, inbound.channel, inbound.external_id,
+                                     payload, OutboxKind.REPLY, 0, 0, now)
+                        for row_id, payload in zip(ids, payloads, strict=True)], notice)
+
+    async def _apologise(self, inbound: Inbound, error: str) -> Handled:
+        """The turn really failed: say so kindly (through the outbox), and tell the admins."""
+        try:
+            async with self.db.transaction() as tx:
+                person = await shopkeepers.find_by_identity(
+                    tx, channel=inbound.channel, external_id=inbound.external_id)
+                if person is None:
+                    return Handled(failed=True)
+                lang = person.language
+                await outbox.record(
+                    tx, shopkeeper_id=person.id, channel=inbound.channel,
+                    external_id=inbound.external_id,
+                    payloads=[_payload(Outbound(self.texts.get(lang, "error_generic")), lang,
+                                       None)])
+                for admin in await roles.holders(tx, role=Role.ADMIN):
+                    note = self.texts.get(admin.language, "admin_turn_failed",
+                                          address=inbound.address, error=error[:300])
+                    await outbox.record(tx, shopkeeper_id=admin.shopkeeper_id,
+                                        channel=admin.channel, external_id=admin.external_id,
+                                        payloads=[_payload(Outbound(note), admin.language,
+                                                           None)])
+        except Exception:  # the database itself is down: the update stays for later
+            log.exception("could not record the apology to %s", inbound.address)
+        self.sender.wake()
+        return Handled(failed=True)
+
+
+def _payload(message: Outbound, lang: str, press: str | None) -> dict[str, Any]:
+    if message.notice and press is not None:
+        message = replace(message, press=press)  # the channel may show it as its pop-up
+    data = message.to_data()
+    data["lang"] = lang  # for what the channel itself says (and a resend's note)
+    return data
+
+
+def _may(granted: frozenset[Role], needed: Role) -> bool:
+    """Admins may do what coaches may."""
+    return needed in granted or Role.ADMIN in granted
+
+
+def _language(hint: str | None) -> str:
+    code = (hint or "").split("-")[0].lower()
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE

@@ -1,0 +1,27 @@
+"""What one turn works with: the transaction, the person, their roles and their open run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.records import RunRecord, ShopkeeperRecord
+from storage.tables import Role
+
+
+@dataclass(slots=True)
+class Turn:
+    """One inbound message being answered, inside its transaction.
+
+    ``shopkeeper`` is None once the person was forgotten (consent refused), ``lang`` the
+    language to answer in; ``press`` is the platform's id of a button press, when it was one
+    (a notice answers it as a pop-up).
+    """
+
+    tx: AsyncConnection
+    shopkeeper: ShopkeeperRecord | None
+    run: RunRecord | None
+    lang: str
+    roles: frozenset[Role] = frozenset()
+    press: str | None = None

@@ -1,0 +1,80 @@
+"""A real channel for tests that records what the outbox sender delivers to it.
+
+It implements the sender's channel protocol (:class:`bot.delivery.outcomes.Channel`), so a
+test goes through the dispatcher, the outbox and the sender exactly as Telegram does; it can
+be told to fail the next sends with any delivery outcome.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from bot.app import App
+from bot.delivery.limiter import RateLimiter
+from bot.delivery.outcomes import DeliveryError, Pace
+from flows.messages import Outbound, Reply
+from handlers.inbound import Inbound
+
+CHAT = "test"
+
+
+@dataclass
+class Recorder:
+    """Delivered messages as (address, message, language); ``faults`` fail the next sends."""
+
+    sent: list[tuple[str, Outbound, str]] = field(default_factory=list)
+    faults: deque[DeliveryError] = field(default_factory=deque)
+    attempts: int = 0
+
+    async def send(self, to: str, message: Outbound, *, lang: str, done: int,
+                   pace: Pace) -> None:
+        await pace()
+        self.attempts += 1
+        if self.faults:
+            raise self.faults.popleft()
+        self.sent.append((to, message, lang))
+
+    def to(self, user: str) -> list[Outbound]:
+        return [message for address, message, _ in self.sent if address == user]
+
+
+def recorder(app: App, channel: str = CHAT) -> Recorder:
+    """The app's recording channel called ``channel`` (added on first use)."""
+    existing = app.sender.channels.get(channel)
+    if isinstance(existing, Recorder):
+        return existing
+    added = Recorder()
+    app.sender.add_channel(channel, added, RateLimiter(rate=1e6, burst=10_000,
+                                                      chat_rate=1e6, chat_burst=10_000))
+    return added
+
+
+def inbound(text: str, user: str = "u1", **extra: str) -> Inbound:
+    if text.startswith("/"):
+        command, _, argument = text[1:].partition(" ")
+        return Inbound(CHAT, user, command=command, argument=argument, **extra)  # type: ignore[arg-type]
+    return Inbound(CHAT, user, reply=Reply(text=text), **extra)  # type: ignore[arg-type]
+
+
+async def say(app: App, text: str, user: str = "u1", **extra: str) -> list[Outbound]:
+    """Send ``text`` as ``user`` and return what was delivered to them in answer."""
+    return await handle(app, inbound(text, user, **extra))
+
+
+async def handle(app: App, message: Inbound) -> list[Outbound]:
+    channel = recorder(app)
+    before = len(channel.to(message.external_id))
+    await app.dispatcher.handle(message)
+    return channel.to(message.external_id)[before:]
+
+
+def texts_of(messages: list[Outbound]) -> str:
+    return "\n---\n".join(m.text for m in messages)
+
+
+async def onboard(app: App, user: str = "u1", team: str = "2") -> list[Outbound]:
+    await say(app, "/start", user)
+    for answer in ("Nederlands", "ja", "Bakkerij Dewitte", "Kortrijk", "voeding"):
+        await say(app, answer, user)
+    return await say(app, team, user)
