@@ -96,7 +96,7 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR) -> App:
     anyone), then bring the database schema up to date."""
     flows = FlowVersions(load_library(flows_dir))
     texts = Texts.load(flows_dir / "texts")
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, exclusive=True)  # one bot process per SQLite file
     await db.upgrade()
     async with db.transaction() as tx:
         await flows.remember_current(tx)

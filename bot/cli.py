@@ -4,6 +4,7 @@
     kiss-coach chat           # the terminal chat (also reads piped answers, one per line)
     kiss-coach flows check    # validate every flow; exit 1 with file:line [node]: reason
     kiss-coach db upgrade     # apply database migrations
+    kiss-coach roles grant coach --user telegram:123456   # also: revoke, list
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ import logging
 import sys
 from pathlib import Path
 
+from bot import logs
 from bot.app import FLOWS_DIR, build
 from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat
 from flows.loader import FlowError, load_library
 from flows.texts import Texts
+from storage import roles, shopkeepers
 from storage.database import Database, head_revision
+from storage.sqlite_guard import AlreadyServingError
+from storage.tables import Role
 
 log = logging.getLogger("kiss_coach")
 
@@ -34,13 +39,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL, and the Bot API puts the token in the URL.
+    # The Bot API puts the token in every URL: no handler may ever write it.
+    logs.hide(settings.telegram_token, settings.webhook_secret)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
     try:
         result: int = args.func(args, settings)
     except FlowError as exc:
         print(f"kiss-coach: the flows have errors, not starting:\n{exc}", file=sys.stderr)
+        return 1
+    except AlreadyServingError as exc:
+        print(f"kiss-coach: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -54,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the bot (Telegram with a token, else terminal)")
     run.set_defaults(func=_run)
+    run.add_argument("--replace-webhook", action="store_true",
+                     help="in polling mode, delete a webhook that is set (another deployment "
+                          "may be using it; without this the bot refuses to start)")
     _chat_options(run)
 
     chat = commands.add_parser("chat", help="chat with the bot in this terminal")
@@ -65,6 +77,17 @@ def _parser() -> argparse.ArgumentParser:
     check = flows_commands.add_parser("check", help="validate all flows and texts")
     check.add_argument("directory", nargs="?", type=Path, default=FLOWS_DIR)
     check.set_defaults(func=_flows_check)
+
+    roles_parser = commands.add_parser("roles", help="who is a coach or an admin")
+    roles_commands = roles_parser.add_subparsers(required=True, metavar="ACTION")
+    for action, text in (("grant", "give a person a role"), ("revoke", "take a role away")):
+        sub = roles_commands.add_parser(action, help=text)
+        sub.add_argument("role", choices=[r.value for r in Role])
+        sub.add_argument("--user", required=True, type=_address,
+                         help="the person as CHANNEL:ID, e.g. telegram:123456")
+        sub.set_defaults(func=_roles_change, action=action)
+    roles_commands.add_parser("list", help="everyone with a role").set_defaults(
+        func=_roles_list)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
@@ -85,7 +108,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.telegram_token:
         from bot.telegram import run_telegram  # only pulled in when it is used
 
-        return run_telegram(settings)
+        return run_telegram(settings, replace_webhook=args.replace_webhook)
     log.info("TELEGRAM_BOT_TOKEN is not set: starting the terminal chat")
     return _chat(args, settings)
 
@@ -135,6 +158,61 @@ def _db_current(args: argparse.Namespace, settings: Settings) -> int:
             await db.close()
 
     asyncio.run(current())
+    return 0
+
+
+def _address(text: str) -> tuple[str, str]:
+    """``telegram:123456`` → ("telegram", "123456"): how the CLI names a person."""
+    channel, separator, external_id = text.partition(":")
+    if not (separator and channel.isalpha() and channel.islower() and external_id
+            and len(external_id) <= 64):
+        raise argparse.ArgumentTypeError(f"{text!r} is not CHANNEL:ID, e.g. telegram:123456")
+    return channel, external_id
+
+
+def _roles_change(args: argparse.Namespace, settings: Settings) -> int:
+    channel, external_id = args.user
+
+    async def change() -> bool:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            async with db.transaction() as tx:
+                person, _ = await shopkeepers.find_or_create(
+                    tx, channel=channel, external_id=external_id, language="nl")
+                if args.action == "grant":
+                    return await roles.grant(tx, shopkeeper_id=person.id, role=Role(args.role),
+                                             by=f"cli:{_login()}")
+                return await roles.revoke(tx, shopkeeper_id=person.id, role=Role(args.role))
+        finally:
+            await db.close()
+
+    changed = asyncio.run(change())
+    done = "granted to" if args.action == "grant" else "revoked from"
+    if changed:
+        print(f"{args.role} {done} {channel}:{external_id}; their command menu follows "
+              "within a minute")
+    else:
+        print(f"nothing to do: {channel}:{external_id} "
+              f"{'already has' if args.action == 'grant' else 'does not have'} {args.role}")
+    return 0
+
+
+def _roles_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def listing() -> list[tuple[str, str, Role, str]]:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            async with db.transaction() as tx:
+                return await roles.everyone(tx)
+        finally:
+            await db.close()
+
+    granted = asyncio.run(listing())
+    for channel, external_id, role, by in granted:
+        print(f"{role.value:6} {channel}:{external_id}  (granted by {by})")
+    if not granted:
+        print("no coaches or admins yet: kiss-coach roles grant coach --user telegram:ID")
     return 0
 
 

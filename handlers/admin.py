@@ -37,7 +37,8 @@ class AdminDesk:
         return [Outbound(say(
             turn.lang, "delivery_status",
             queued=sent.get(OutboxStatus.QUEUED, 0) + sent.get(OutboxStatus.ERRORED, 0),
-            sending=sent.get(OutboxStatus.SENDING, 0), sent=sent.get(OutboxStatus.SENT, 0),
+            sending=sent.get(OutboxStatus.SENDING, 0) + sent.get(OutboxStatus.CLAIMED, 0),
+            sent=sent.get(OutboxStatus.SENT, 0),
             failed=sent.get(OutboxStatus.FAILED, 0),
             uncertain=sent.get(OutboxStatus.UNCERTAIN, 0), oldest=max(waiting, 0),
             pending=received.get(InboxStatus.PENDING, 0),

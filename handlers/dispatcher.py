@@ -198,16 +198,16 @@ class Dispatcher:
                         for row_id, payload in zip(ids, payloads, strict=True)], notice)
 
     async def _apologise(self, inbound: Inbound, error: str) -> Handled:
-        """The turn really failed: say so kindly (through the outbox), and tell the admins."""
+        """The turn really failed: say so kindly (through the outbox), and tell the admins.
+        A stranger whose first message failed is not stored: the apology is addressed to
+        nobody we keep, and deleted once it is out."""
         try:
             async with self.db.transaction() as tx:
                 person = await shopkeepers.find_by_identity(
                     tx, channel=inbound.channel, external_id=inbound.external_id)
-                if person is None:
-                    return Handled(failed=True)
-                lang = person.language
+                lang = person.language if person else _language(inbound.language_hint)
                 await outbox.record(
-                    tx, shopkeeper_id=person.id, channel=inbound.channel,
+                    tx, shopkeeper_id=person.id if person else None, channel=inbound.channel,
                     external_id=inbound.external_id,
                     payloads=[_payload(Outbound(self.texts.get(lang, "error_generic")), lang,
                                        None)])

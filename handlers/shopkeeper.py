@@ -18,7 +18,7 @@ from flows.scoring import score
 from flows.texts import Texts
 from handlers.flow_versions import FlowVersions
 from handlers.turn import Turn
-from storage import runs, shopkeepers
+from storage import outbox, runs, shopkeepers
 from storage.records import RunRecord
 from storage.tables import RunStatus, utcnow
 
@@ -117,14 +117,14 @@ class ShopkeeperChat:
             return await self._set_language(turn, reply.choice or "")
         if turn.run is None:
             if reply.ref is not None:
-                return [self._stale(turn)]
+                return await self._stale(turn)
             if not _consented(turn):
                 return await self._begin(turn, ONBOARDING)
             return [Outbound(self.texts.get(turn.lang, "unexpected_text"))]
         if reply.ref is not None:
             run_id, _, seq = reply.ref.partition(".")
             if run_id != str(turn.run.id):
-                return [self._stale(turn)]  # a button from an earlier run
+                return await self._stale(turn)  # a button from an earlier run
             reply = replace(reply, ref=seq)
         flow = await self.flows.pinned(turn.tx, turn.run.flow_key)
         if flow is None:  # a run from a flow this deployment no longer knows
@@ -139,11 +139,19 @@ class ShopkeeperChat:
         else:
             step = self.engine.answer(flow, state, reply, ctx)
         if step.stale:
-            return [self._stale(turn)]
+            return await self._stale(turn)
         return await self._after_step(turn, flow, state, step)
 
-    def _stale(self, turn: Turn) -> Outbound:
-        return Outbound(self.texts.get(turn.lang, "stale_button"), notice=True)
+    async def _stale(self, turn: Turn) -> list[Outbound]:
+        """A button of an older question changes nothing. When the last message may not
+        have arrived (its delivery was uncertain or failed), the current question is asked
+        again: the person tapped the old one because they never saw the new one."""
+        notice = Outbound(self.texts.get(turn.lang, "stale_button"), notice=True)
+        assert turn.shopkeeper is not None
+        if turn.run is not None and not await outbox.last_arrived(
+                turn.tx, shopkeeper_id=turn.shopkeeper.id):
+            return [notice, *await self._resume(turn)]
+        return [notice]
 
     def _means(self, lang: str, reply: Reply, button: str, words: str, state: RunState) -> bool:
         """Did the user press ``button`` (on the current prompt) or type one of ``words``?"""

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from alembic import command
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from storage import sqlite_inline
+from storage import sqlite_guard, sqlite_inline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -45,20 +46,28 @@ class Database:
     storage functions (Core statements); :meth:`session` is an ORM session, for ad-hoc
     queries and tests."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, exclusive: bool = False) -> None:
+        """``exclusive``: this process serves the database (the bot); on SQLite a second
+        such process on the same file raises :class:`sqlite_guard.AlreadyServingError`. Short
+        jobs (migrations, exports, the CLI) leave it False. No effect on PostgreSQL."""
         self.url = async_url(url)
         options: dict[str, Any] = {"echo": echo}
+        self._serving: sqlite_guard.ServingLock | None = None
+        engine_url: str | sa.URL = self.url
         if self.url.startswith("sqlite"):
             _make_parent_dir(self.url)
-            # SQLite has one writer at a time. One shared connection queues transactions in
-            # the pool instead of letting them fail with "database is locked" (a read
-            # transaction cannot be upgraded to a write while another writer commits).
+            if exclusive:
+                self._serving = sqlite_guard.hold(self.url)
+            # SQLite has one writer at a time. One shared connection queues this process's
+            # transactions in the pool instead of letting them fail with "database is locked".
             options.update(pool_size=1, max_overflow=0, pool_timeout=60)
-            if self.url.startswith("sqlite+aiosqlite:"):  # statements run inline, see there
-                options["async_creator"] = sqlite_inline.connector(_sqlite_path(self.url))
+            # Statements run inline; every transaction takes the write lock at BEGIN, where
+            # the driver waits for it without holding up the event loop (see sqlite_inline).
+            engine_url = sa.make_url(self.url).set(drivername=sqlite_inline.DRIVERNAME)
+            options["async_creator"] = sqlite_inline.connector(_sqlite_path(self.url))
         else:
             options.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
-        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        self.engine: AsyncEngine = create_async_engine(engine_url, **options)
         if self.url.startswith("sqlite"):
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -77,8 +86,12 @@ class Database:
             yield session
 
     async def upgrade(self) -> None:
-        """Apply every pending migration (idempotent)."""
+        """Apply every pending migration (idempotent). On PostgreSQL under an advisory
+        lock, held until the migrations' transaction ends: processes starting together take
+        turns, and the later ones find nothing left to do."""
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(_MIGRATION_LOCK)
             await conn.run_sync(_upgrade)
 
     async def revision(self) -> str | None:
@@ -89,6 +102,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._serving is not None:
+            self._serving.release()
 
 
 def alembic_config() -> Config:
@@ -101,6 +116,10 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+# A fixed number: every KI:SS Coach process agrees on it ("kiss" in ASCII).
+_MIGRATION_LOCK = sa.text("SELECT pg_advisory_xact_lock(1802072947)")
+
+
 def _upgrade(connection: sa.Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
@@ -108,7 +127,13 @@ def _upgrade(connection: sa.Connection) -> None:
 
 
 def _sqlite_path(url: str) -> str:
-    return sa.make_url(url).database or ":memory:"
+    """What sqlite3.connect opens; a URI filename keeps its parameters (``mode=memory``)."""
+    parsed = sa.make_url(url)
+    database = parsed.database or ":memory:"
+    if database.startswith("file:"):
+        query = urlencode([(k, v) for k, v in parsed.query.items() if k != "uri"], doseq=True)
+        database += f"?{query}" if query else ""
+    return database
 
 
 def _make_parent_dir(url: str) -> None:
@@ -121,9 +146,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Foreign keys make "delete a shopkeeper" delete everything about them; WAL lets other
     # processes (an export, a migration) read while the bot writes. In WAL mode
     # synchronous=NORMAL never corrupts the file; a power cut may lose the last commits.
+    # No busy_timeout here: the driver sets a few ms and awaits longer lock waits.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()

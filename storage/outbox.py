@@ -37,12 +37,12 @@ async def record(tx: AsyncConnection, *, shopkeeper_id: int | None, channel: str
     """Record messages to one address, in order, in one round trip; returns their ids.
 
     ``shopkeeper_id`` None: to someone who is forgotten (see :func:`delete`).
-    With ``sending_until`` the rows are recorded already claimed (status ``sending`` with
+    With ``sending_until`` the rows are recorded already claimed (status ``claimed`` with
     that lease, by sender ``claimed_by``): the caller delivers them right after the commit
     (a reply's fast path).
     """
     now = utcnow()
-    status = OutboxStatus.QUEUED if sending_until is None else OutboxStatus.SENDING
+    status = OutboxStatus.QUEUED if sending_until is None else OutboxStatus.CLAIMED
     rows = [{"shopkeeper_id": shopkeeper_id, "channel": channel, "external_id": external_id,
              "payload": payload, "kind": kind, "status": status, "ordered": True,
              "attempts": 0, "progress": 0, "next_attempt_at": now,
@@ -83,10 +83,23 @@ async def claim(tx: AsyncConnection, *, lease_until: datetime, claimed_by: str, 
     result = await tx.execute(
         sa.update(OUTBOX).where(OUTBOX.c.id.in_(heads.scalar_subquery()),
                                 OUTBOX.c.status.in_(_CLAIMABLE))
-        .values(status=OutboxStatus.SENDING, lease_until=lease_until, claimed_by=claimed_by)
+        .values(status=OutboxStatus.CLAIMED, lease_until=lease_until, claimed_by=claimed_by)
         .returning(*OUTBOX_COLUMNS))
     records = [OutboxRecord(*r) for r in result.all()]
     return sorted(records, key=lambda r: (r.kind != OutboxKind.REPLY, r.id))
+
+
+_SENDING = (sa.update(OUTBOX)
+            .where(OUTBOX.c.id == sa.bindparam("message_id"),
+                   OUTBOX.c.status == OutboxStatus.CLAIMED)
+            .values(status=OutboxStatus.SENDING)
+            .returning(OUTBOX.c.id))
+
+
+async def mark_sending(tx: AsyncConnection, *, message_id: int) -> bool:
+    """Just before the platform call: from now on a crash leaves the row ``uncertain``.
+    False when the row is no longer this sender's (its lease ran out)."""
+    return (await tx.execute(_SENDING, {"message_id": message_id})).first() is not None
 
 
 async def mark_sent(tx: AsyncConnection, *, ids: Collection[int]) -> None:
@@ -143,18 +156,22 @@ async def requeue_resent(tx: AsyncConnection, *, message_id: int, payload: dict[
 
 async def expire_leases(tx: AsyncConnection, *, resend_replies: bool,
                         live: Collection[str]) -> tuple[int, int]:
-    """Rows whose sender stopped mid-send (a crash): their lease ran out, or their sender
-    is not among the ``live`` ones. They become ``uncertain``, or, for a reply when
-    ``resend_replies`` is set and it was not resent before, are queued once more.
+    """Rows whose sender stopped (a crash): their lease ran out, or their sender is not
+    among the ``live`` ones. Claimed rows that were never tried are queued again; rows
+    caught mid-send become ``uncertain``, or, for a reply when ``resend_replies`` is set and
+    it was not resent before, are queued once more with a note.
 
     Returns (made uncertain, queued again).
     """
     now = utcnow()
+    gone = sa.or_(OUTBOX.c.lease_until < now, OUTBOX.c.claimed_by.is_(None),
+                  OUTBOX.c.claimed_by.not_in(list(live)))
+    # Claimed and never tried: safe to send, by whoever claims them next.
+    await tx.execute(sa.update(OUTBOX).where(OUTBOX.c.status == OutboxStatus.CLAIMED, gone)
+                     .values(status=OutboxStatus.QUEUED, lease_until=None, claimed_by=None))
     expired = (await tx.execute(
         sa.select(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.payload, OUTBOX.c.shopkeeper_id)
-        .where(OUTBOX.c.status == OutboxStatus.SENDING,
-               sa.or_(OUTBOX.c.lease_until < now, OUTBOX.c.claimed_by.is_(None),
-                      OUTBOX.c.claimed_by.not_in(list(live))))
+        .where(OUTBOX.c.status == OutboxStatus.SENDING, gone)
         .with_for_update(skip_locked=True))).all()
     uncertain, again = [], 0
     for message_id, kind, payload, owner in expired:
@@ -186,8 +203,8 @@ async def release(tx: AsyncConnection, *, ids: Collection[int]) -> None:
     if ids:
         await tx.execute(
             sa.update(OUTBOX)
-            .where(OUTBOX.c.id.in_(list(ids)), OUTBOX.c.status == OutboxStatus.SENDING)
-            .values(status=OutboxStatus.QUEUED, lease_until=None))
+            .where(OUTBOX.c.id.in_(list(ids)), OUTBOX.c.status == OutboxStatus.CLAIMED)
+            .values(status=OutboxStatus.QUEUED, lease_until=None, claimed_by=None))
 
 
 async def drop_unsent(tx: AsyncConnection, *, shopkeeper_id: int, reason: str) -> int:
@@ -198,6 +215,14 @@ async def drop_unsent(tx: AsyncConnection, *, shopkeeper_id: int, reason: str) -
                OUTBOX.c.status.in_(_CLAIMABLE))
         .values(status=OutboxStatus.FAILED, error=reason[:500]))
     return int(result.rowcount)
+
+
+async def last_arrived(tx: AsyncConnection, *, shopkeeper_id: int) -> bool:
+    """Whether the person's latest message surely arrived (or is still on its way)."""
+    status = (await tx.execute(
+        sa.select(OUTBOX.c.status).where(OUTBOX.c.shopkeeper_id == shopkeeper_id)
+        .order_by(OUTBOX.c.id.desc()).limit(1))).scalar_one_or_none()
+    return status not in (OutboxStatus.UNCERTAIN, OutboxStatus.FAILED)
 
 
 async def status_counts(tx: AsyncConnection) -> dict[str, int]:

@@ -158,10 +158,13 @@ class MenuSync(SQLModel, table=True):
 
 
 class OutboxStatus(StrEnum):
-    """``queued → sending → sent``; ``errored`` waits for a retry; the rest are final."""
+    """``queued → claimed → sending → sent``; ``errored`` waits for a retry; the rest are
+    final. ``claimed`` is not yet tried (safe to give back after a crash); ``sending`` is
+    written just before the platform call (after a crash it may or may not have arrived)."""
 
     QUEUED = "queued"
-    SENDING = "sending"  # claimed by a sender until ``lease_until``
+    CLAIMED = "claimed"  # a sender's until ``lease_until``, not tried yet
+    SENDING = "sending"  # the platform call is under way
     SENT = "sent"
     ERRORED = "errored"  # surely not delivered; retried at ``next_attempt_at``
     FAILED = "failed"  # given up, with the reason in ``error``
@@ -169,7 +172,11 @@ class OutboxStatus(StrEnum):
 
 
 #: Statuses that hold back a chat's later messages (per-chat order).
-UNFINISHED = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.ERRORED)
+UNFINISHED = (OutboxStatus.QUEUED, OutboxStatus.CLAIMED, OutboxStatus.SENDING,
+              OutboxStatus.ERRORED)
+
+
+OPEN_CONDITION = "status IN ('queued', 'claimed', 'sending', 'errored')"
 
 
 class OutboxKind(StrEnum):
@@ -187,8 +194,8 @@ class OutboxMessage(SQLModel, table=True):
         sa.Index("ix_outbox_due", "status", "next_attempt_at"),
         # The per-chat order check looks only at unfinished rows: a small partial index.
         sa.Index("ix_outbox_chat_open", "channel", "external_id", "id",
-                 postgresql_where=sa.text("status IN ('queued', 'sending', 'errored')"),
-                 sqlite_where=sa.text("status IN ('queued', 'sending', 'errored')")),
+                 postgresql_where=sa.text(OPEN_CONDITION),
+                 sqlite_where=sa.text(OPEN_CONDITION)),
     )
 
     id: int | None = Field(default=None, primary_key=True)

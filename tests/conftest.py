@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from bot.app import App, build
 from bot.config import Settings
+from bot.delivery.sender import DeliverySettings
 from flows.definition import Flow
 from flows.engine import Engine
 from flows.loader import load_library
@@ -54,6 +55,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'kiss.sqlite3'}"
         return
+    yield from _postgres_database()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """An empty PostgreSQL database for this test (for what SQLite cannot do)."""
+    if POSTGRES_URL is None:
+        pytest.skip("needs PostgreSQL: set KISS_TEST_POSTGRES_URL (.ci/run does)")
+    yield from _postgres_database()
+
+
+def _postgres_database() -> Iterator[str]:
     assert POSTGRES_URL is not None
     admin = sa.create_engine(sa.make_url(POSTGRES_URL).set(drivername="postgresql+psycopg"),
                              isolation_level="AUTOCOMMIT")
@@ -71,8 +84,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Telegram's rate limits off (tests tap faster than a person; the limiter has its own
+    tests) and retries within milliseconds, so nothing waits on a wall clock."""
     return Settings(database_url=database_url, charts_dir=tmp_path / "charts",
-                    telegram_api_base_url="http://127.0.0.1:9/bot", log_level="INFO")
+                    telegram_api_base_url="http://127.0.0.1:9/bot", log_level="INFO",
+                    telegram_rate=1e5, chat_rate=1e5, chat_burst=1000,
+                    delivery=DeliverySettings(backoff_base=0.01, backoff_max=0.05,
+                                              poll_seconds=0.05))
 
 
 @pytest.fixture

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from bot.app import App
 from bot.delivery.limiter import RateLimiter
 from bot.delivery.outcomes import DeliveryError, Pace
+from bot.inbox import Interpreted
 from flows.messages import Outbound, Reply
 from handlers.inbound import Inbound
+from storage.inbox import Received
 
 CHAT = "test"
 
@@ -78,3 +80,24 @@ async def onboard(app: App, user: str = "u1", team: str = "2") -> list[Outbound]
     for answer in ("Nederlands", "ja", "Bakkerij Dewitte", "Kortrijk", "voeding"):
         await say(app, answer, user)
     return await say(app, team, user)
+
+
+class Reader:
+    """Reads the test channel's stored updates: ``{"user": …, "text": …}`` (a text or a
+    command) or ``{"user": …, "reachable": bool}``; anything else cannot be read."""
+
+    def interpret(self, payload: dict[str, object]) -> Interpreted | None:
+        user = str(payload["user"])
+        if "reachable" in payload:
+            return Interpreted(Inbound(CHAT, user, reachable=bool(payload["reachable"])))
+        return Interpreted(inbound(str(payload["text"]), user))
+
+
+def reading(app: App) -> Recorder:
+    """The recording channel, with its updates read through the app's inbox."""
+    app.inbox.add_reader(CHAT, Reader())
+    return recorder(app)
+
+
+def update(seq: int, user: str, text: str) -> Received:
+    return Received(key=str(seq), chat=user, seq=seq, payload={"user": user, "text": text})

@@ -89,6 +89,9 @@ async def test_outbox_rows_keep_their_order_and_can_be_marked(db: Database) -> N
         ids = await outbox.record(tx, shopkeeper_id=person.id, channel="telegram",
                                   external_id="9", sending_until=utcnow(),
                                   payloads=[{"text": "één"}, {"text": "twee"}, {"text": "drie"}])
+        for message_id in ids:
+            assert await outbox.mark_sending(tx, message_id=message_id)
+        assert not await outbox.mark_sending(tx, message_id=ids[0])  # only from "claimed"
         await outbox.mark_sent(tx, ids=ids[:2])
         await outbox.mark_failed(tx, message_id=ids[2], error="403: blocked")
     assert ids == sorted(ids) and len(set(ids)) == 3

@@ -15,7 +15,9 @@ from telegram_emulator import BotAPIEmulator
 from bot.app import App, build
 from bot.config import Settings
 from bot.telegram import TelegramBot
-from storage.tables import OutboxMessage, Shopkeeper
+from bot.telegram.serve import WebhookInUse
+from storage import inbox, roles, shopkeepers
+from storage.tables import OutboxMessage, Role, Shopkeeper
 
 CHAT = 4242
 Messages = list[dict[str, Any]]
@@ -112,9 +114,11 @@ async def test_the_whole_journey_in_dutch(bot: TelegramBot, emulator: BotAPIEmul
         messages = await settle(emulator, asks(f"Vraag {number + 1} van 26") if number < 26
                                 else says("Typ /results"))
         # the answered question now reads as a record: the choice under it, no keyboard
+        await settle(emulator, lambda ms, q=question, label=first_label: any(
+            m["message_id"] == q["message_id"] and m["text"].endswith(f"✅ {label}")
+            for m in ms))
         answered = next(m for m in emulator.messages_to(CHAT)
                         if m["message_id"] == question["message_id"])
-        assert answered["text"].endswith(f"✅ {first_label}")
         assert answered["reply_markup"] is None
     assert says("Je resultaat: 100/100")(messages)
     photos = [m for m in messages if m["photo"] is not None]
@@ -214,18 +218,18 @@ async def test_a_blocked_bot_stops_sending_and_unblocking_resumes(
     emulator.user_sends_text(CHAT + 1, "/start")  # another user's turn proves we moved on
     await settle(emulator, asks("In welke taal"), CHAT + 1)
 
-    async def opted_out() -> bool:
+    async def unreachable() -> bool:
         async with app.db.session() as session:
             person = (await session.execute(
                 sa.select(Shopkeeper).where(Shopkeeper.shop_name == "Bakkerij Dewitte"))
             ).scalar_one()
-            return person.opted_out
+            return person.unreachable_since is not None
 
-    assert await opted_out()
+    assert await unreachable()
     emulator.user_unblocks_bot(CHAT)
     emulator.user_sends_text(CHAT + 1, "/help")
     await settle(emulator, says("Dit kan ik voor je doen"), CHAT + 1)
-    assert not await opted_out()
+    assert not await unreachable()
 
 
 async def test_a_403_while_sending_marks_the_user_and_keeps_the_message(
@@ -243,22 +247,35 @@ async def test_a_403_while_sending_marks_the_user_and_keeps_the_message(
             sa.select(Shopkeeper).where(Shopkeeper.shop_name == "Bakkerij Dewitte"))).scalar_one()
     assert [m.payload["text"][:13] for m in failed] == ["Dit kan ik vo"]
     assert "blocked" in (failed[0].error or "")
-    assert person.opted_out
+    assert person.unreachable_since is not None and person.opted_out_at is None
 
 
-async def test_429_is_honoured_and_the_message_still_arrives(
-        bot: TelegramBot, emulator: BotAPIEmulator) -> None:
-    waited: list[float] = []
-
-    async def clock(seconds: float) -> None:
-        waited.append(seconds)
-
-    bot.channel.sleep = clock
-    emulator.fail_next("sendMessage", status=429, retry_after=7)
+async def test_429_pauses_sending_and_the_message_still_arrives(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    emulator.fail_next("sendMessage", status=429, retry_after=1)
+    started = asyncio.get_running_loop().time()
     emulator.user_sends_text(CHAT, "/help")
     await settle(emulator, says("Dit kan ik voor je doen"))
     assert [e["status"] for e in emulator.errors] == [429]
-    assert waited == [7]
+    assert asyncio.get_running_loop().time() - started >= 1.0  # it waited as told
+    await app.sender.settled()
+    async with app.db.session() as session:
+        row = (await session.execute(sa.select(OutboxMessage))).scalars().all()[-1]
+    assert row.attempts == 1  # the 429 is not counted against the message
+
+
+async def test_a_5xx_on_a_reply_is_retried_and_the_conversation_goes_on(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    messages = await onboard(emulator)
+    emulator.fail_next("sendMessage", status=502, description="Bad Gateway")
+    press(emulator, messages[-1], messages[-1]["reply_markup"]["inline_keyboard"][0][0]["text"])
+    await settle(emulator, asks("Vraag 2 van 26"))
+    assert [e["status"] for e in emulator.errors] == [502]
+    assert not says("Oei")(emulator.messages_to(CHAT))
+    await app.sender.settled()
+    async with app.db.session() as session:
+        statuses = set((await session.execute(sa.select(OutboxMessage.status))).scalars())
+    assert statuses == {"sent"}
 
 
 async def test_a_restart_mid_assessment_resumes_at_the_same_question(
@@ -303,17 +320,108 @@ async def test_webhook_mode_checks_the_secret(settings: Settings, app: App,
     assert not says("Dit kan ik voor je doen")(emulator.messages_to(CHAT))
 
 
-async def test_an_error_gets_a_kind_reply_and_a_note_to_the_admin_chat(
-        app: App, settings: Settings, emulator: BotAPIEmulator,
+async def test_a_turn_that_keeps_failing_gets_a_kind_reply_and_a_note_to_the_admins(
+        settings: Settings, emulator: BotAPIEmulator, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     admin = 777
     emulator.register_chat(admin)
-    async with TelegramBot(telegram_settings(settings, emulator, admin_chat_id=admin), app):
-        emulator.fail_next("sendMessage", status=502)  # Telegram hiccups once
-        emulator.user_sends_text(CHAT, "/help", language_code="en")
-        messages = await settle(emulator, says("something went wrong on my side"))
-        notes = await settle(emulator, says("KI:SS Coach: update"), admin)
+    caplog.set_level("DEBUG")
+    app = await build(replace(settings, admin_ids=frozenset({f"telegram:{admin}"})))
+    calls = 0
+
+    async def broken(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("a bug in /help")
+
+    monkeypatch.setattr(app.dispatcher.shopkeeper, "command", broken)
+    try:
+        async with TelegramBot(telegram_settings(settings, emulator), app):
+            emulator.user_sends_text(CHAT, "/help", language_code="en")
+            messages = await settle(emulator, says("something went wrong on my side"))
+            notes = await settle(emulator, says("a bug in /help"), admin)
+    finally:
+        await app.close()
+    assert calls == 3  # tried three times, then skipped as poison
     assert "Traceback" not in messages[-1]["text"]
-    assert "NetworkError" in notes[-1]["text"] or "Bad Gateway" in notes[-1]["text"]
-    assert any("error while handling update" in r.message for r in caplog.records)
+    assert "telegram:4242" in notes[-1]["text"]
     assert emulator.token not in caplog.text
+
+
+async def test_coach_and_admin_commands_follow_the_roles(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    emulator.user_sends_text(CHAT, "/reach")  # a shopkeeper: as if it did not exist
+    await settle(emulator, says("Het commando /reach ken ik niet"))
+    async with app.db.transaction() as tx:
+        person = await shopkeepers.find_by_identity(tx, channel="telegram",
+                                                    external_id=str(CHAT))
+        assert person is not None
+        await roles.grant(tx, shopkeeper_id=person.id, role=Role.COACH, by="test")
+    assert await bot.channel.sync_menus(app.db) == 1
+    [menu] = [commands for (scope, _), commands in emulator.commands.items()
+              if str(CHAT) in scope]
+    assert [c["command"] for c in menu][-1] == "reach"
+    emulator.user_sends_text(CHAT, "/reach")
+    await settle(emulator, says("een bericht er nu"))
+    emulator.user_sends_text(CHAT, "/delivery")  # an admin's command: not for a coach
+    await settle(emulator, says("Het commando /delivery ken ik niet"))
+
+    async with app.db.transaction() as tx:
+        await roles.revoke(tx, shopkeeper_id=person.id, role=Role.COACH)
+    assert await bot.channel.sync_menus(app.db) == 1
+    assert not [scope for scope, _ in emulator.commands if str(CHAT) in scope]
+
+
+async def test_an_admin_sees_roles_and_delivery(
+        settings: Settings, emulator: BotAPIEmulator) -> None:
+    app = await build(replace(settings, admin_ids=frozenset({f"telegram:{CHAT}"})))
+    try:
+        async with TelegramBot(telegram_settings(settings, emulator), app):
+            emulator.user_sends_text(CHAT, "/roles")
+            await settle(emulator, says(f"admin: telegram:{CHAT} (toegekend door env)"))
+            emulator.user_sends_text(CHAT, "/delivery")
+            await settle(emulator, says("Mislukt: 0"))
+            emulator.user_sends_text(CHAT, "/help")
+            await settle(emulator, says("Als admin kan je ook"))
+    finally:
+        await app.close()
+
+
+async def test_the_webhook_refuses_what_is_not_an_update(
+        settings: Settings, app: App, emulator: BotAPIEmulator, unused_tcp_port: int) -> None:
+    url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
+    hooked = telegram_settings(settings, emulator, webhook_url=url,
+                               webhook_listen=f"127.0.0.1:{unused_tcp_port}",
+                               webhook_secret="s3cret-Token_1")
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_1"}
+    emulator.register_chat(CHAT)
+    async with TelegramBot(hooked, app), aiohttp.ClientSession() as http:
+        for body in (b"[]", b"null", b"{}", b"not json", b'{"update_id": "7"}'):
+            async with http.post(url, data=body, headers=headers) as response:
+                assert response.status == 400, body
+        update = {"update_id": 5, "message": {"message_id": 1, "date": 0, "text": "/start",
+                                               "chat": {"id": CHAT, "type": "private"}}}
+        async with http.post(url, json=update, headers=headers) as response:
+            assert response.status == 200  # stored before this answer
+        await settle(emulator, asks("In welke taal"))
+
+
+async def test_polling_does_not_take_over_a_webhook(
+        settings: Settings, app: App, emulator: BotAPIEmulator) -> None:
+    emulator.set_webhook_target("https://coach.example.be/telegram", "other-secret")
+    with pytest.raises(WebhookInUse, match="--replace-webhook"):
+        async with TelegramBot(telegram_settings(settings, emulator), app):
+            pass
+    async with TelegramBot(telegram_settings(settings, emulator), app, replace_webhook=True):
+        emulator.user_sends_text(CHAT, "/start")
+        await settle(emulator, asks("In welke taal"))
+
+
+async def test_an_update_the_library_cannot_parse_blocks_nobody(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    emulator.enqueue_raw_update({"update_id": 10**6, "callback_query": {"id": "x"}})
+    emulator.user_sends_text(CHAT, "/start")
+    await settle(emulator, asks("In welke taal"))
+    async with app.db.transaction() as tx:
+        counts = await inbox.counts(tx)
+    assert counts == {"poison": 1, "done": 1}

@@ -72,6 +72,10 @@ class DeliverySettings:
     concurrency: int = 64  # chats delivered at once by one poll
 
 
+class _LeaseLostError(Exception):
+    """The row was given to another sender while this one waited (a long 429 pause)."""
+
+
 class _Result(Enum):
     SENT = "sent"
     DEFERRED = "deferred"  # not now, but the chat's next rows may go on
@@ -107,6 +111,8 @@ class OutboxSender:
         self._poll_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[object]] = set()
         self._closed = False
+        self._in_flight = 0
+        self._quiet = asyncio.Condition()
 
     # -- what the dispatcher uses -------------------------------------------------------
 
@@ -142,9 +148,7 @@ class OutboxSender:
 
     async def poll(self) -> int:
         """Claim due chat heads and deliver them, each chat's rows in turn; returns how many
-        rows went through the sender."""
-        if self._poll_lock.locked():
-            return 0
+        rows went through the sender. A poll already running is waited for first."""
         async with self._poll_lock:
             await self.marks.flush()
             await self._apply_pauses()
@@ -230,6 +234,8 @@ class OutboxSender:
             pass
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        async with self._quiet:
+            await self._quiet.wait_for(lambda: self._in_flight == 0)
         await self.marks.close()
         try:
             async with self.db.transaction() as tx:
@@ -245,7 +251,23 @@ class OutboxSender:
 
     # -- one row ------------------------------------------------------------------------
 
+    async def settled(self) -> None:
+        """Wait until nothing is being sent, then write the pending "sent" marks."""
+        async with self._quiet:
+            await self._quiet.wait_for(lambda: self._in_flight == 0)
+        await self.marks.flush()
+
     async def _send(self, row: OutboxRecord) -> _Result:
+        self._in_flight += 1
+        try:
+            return await self._send_row(row)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                async with self._quiet:
+                    self._quiet.notify_all()
+
+    async def _send_row(self, row: OutboxRecord) -> _Result:
         channel = self.channels.get(row.channel)
         if channel is None:
             await self._unknown([row])
@@ -266,11 +288,24 @@ class OutboxSender:
         limiter = self.limiters[row.channel]
         priority = Priority.INTERACTIVE if row.kind == OutboxKind.REPLY else Priority.BULK
 
+        marked = False
+
         async def pace() -> None:
+            """Wait for the rate limits; before the first call, say it is under way."""
+            nonlocal marked
             await limiter.acquire(row.external_id, priority)
+            if not marked:
+                async with self.db.transaction() as tx:
+                    if not await outbox.mark_sending(tx, message_id=row.id):
+                        raise _LeaseLostError(row.id)
+                marked = True
 
         try:
-            await channel.send(row.external_id, message, lang=lang, done=row.progress, pace=pace)
+            await channel.send(row.external_id, message, lang=lang, done=row.progress,
+                               pace=pace)
+        except _LeaseLostError:
+            log.warning("outbox row %s is no longer ours (its lease ran out)", row.id)
+            return _Result.STOPPED
         except DeliveryError as exc:
             return await self._failed(row, exc)
         except Exception as exc:  # a bug in rendering: like a failure that may pass

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from telegram import Bot, Update
 
+from bot import logs
 from bot.app import App, build
 from bot.config import Settings
 from bot.delivery.limiter import RateLimiter
@@ -33,6 +34,7 @@ class WebhookInUse(RuntimeError):  # noqa: N818  (named for the situation it rep
 def make_bot(settings: Settings) -> Bot:
     """A python-telegram-bot ``Bot`` on the aiohttp transport."""
     assert settings.telegram_token is not None
+    logs.hide(settings.telegram_token, settings.webhook_secret)
     return Bot(settings.telegram_token, base_url=settings.telegram_api_base_url,
                request=AiohttpRequest(connection_pool_size=64))
 

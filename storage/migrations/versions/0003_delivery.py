@@ -16,7 +16,7 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-OPEN = "status IN ('queued', 'sending', 'errored')"
+OPEN = "status IN ('queued', 'claimed', 'sending', 'errored')"
 
 
 def upgrade() -> None:
@@ -121,7 +121,7 @@ def downgrade() -> None:
     op.drop_table("inbox")
     op.drop_index("ix_outbox_chat_open", table_name="outbox")
     op.drop_index("ix_outbox_due", table_name="outbox")
-    op.execute("UPDATE outbox SET status = 'pending' WHERE status IN ('queued', 'sending', 'errored', 'uncertain')")
+    op.execute("UPDATE outbox SET status = 'pending' WHERE status IN ('queued', 'claimed', 'sending', 'errored', 'uncertain')")
     with op.batch_alter_table("outbox") as batch:
         for column in ("claimed_by", "lease_until", "next_attempt_at", "progress", "ordered", "kind"):
             batch.drop_column(column)
