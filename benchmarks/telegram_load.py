@@ -265,8 +265,8 @@ def store_shopkeepers(db_path: Path, count: int) -> None:
     with sqlite3.connect(db_path) as db:
         db.executemany(
             "INSERT INTO shopkeeper (id, language, language_chosen, consent_at, consent_version,"
-            " shop_name, municipality, shop_type, team_size, opted_out, created_at, updated_at)"
-            " VALUES (?, 'nl', 1, ?, '2026-11', ?, 'Kortrijk', 'food', '2_4', 0, ?, ?)",
+            " shop_name, municipality, shop_type, team_size, created_at, updated_at)"
+            " VALUES (?, 'nl', 1, ?, '2026-11', ?, 'Kortrijk', 'food', '2_4', ?, ?)",
             [(i, now, f"Winkel {i}", now, now) for i in range(1, count + 1)])
         db.executemany(
             "INSERT INTO identity (channel, external_id, shopkeeper_id, created_at)"
