@@ -27,10 +27,7 @@ from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryA
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 from telegram_emulator import BotAPIEmulator, EntityParseError, parse_formatted_text
 
-RESERVED_DOT = (
-    "Bad Request: can't parse entities: Character '.' is reserved and must be escaped with the "
-    "preceding '\\'"
-)
+from bot.telegram.request import AiohttpRequest
 
 
 def png(width: int, height: int) -> bytes:
@@ -57,7 +54,7 @@ async def emu() -> AsyncIterator[BotAPIEmulator]:
 
 @pytest.fixture
 async def bot(emu: BotAPIEmulator) -> AsyncIterator[Bot]:
-    async with Bot(emu.token, base_url=emu.base_url, base_file_url=emu.base_file_url) as client:
+    async with Bot(emu.token, base_url=emu.base_url) as client:
         yield client
 
 
@@ -158,15 +155,12 @@ async def test_valid_html_is_sent_as_text_with_entities(emu: BotAPIEmulator, bot
     assert emu.messages_to(9)[0]["parse_mode"] == "HTML"
 
 
-async def test_markdown_v2_needs_reserved_characters_escaped(emu: BotAPIEmulator,
-                                                            bot: Bot) -> None:
+async def test_only_html_is_known_as_a_parse_mode(emu: BotAPIEmulator, bot: Bot) -> None:
     emu.register_chat(10)
-    with pytest.raises(BadRequest, match=r"(?i)character '.' is reserved"):
-        await bot.send_message(10, "Versie 1.0 is klaar", parse_mode="MarkdownV2")
-    assert emu.errors[-1]["description"] == RESERVED_DOT
-    message = await bot.send_message(10, r"Versie 1\.0 is *klaar*", parse_mode="MarkdownV2")
-    assert message.text == "Versie 1.0 is klaar"
-    assert message.entities == (MessageEntity(MessageEntity.BOLD, 14, 5),)
+    with pytest.raises(BadRequest, match="Unsupported parse_mode"):
+        await bot.send_message(10, "*vet*", parse_mode="MarkdownV2")
+    assert emu.errors[-1]["description"].startswith("Bad Request: unsupported parse_mode")
+    assert (await bot.send_message(10, "*vet*")).text == "*vet*"  # plain text: as it is
 
 
 async def test_get_updates_returns_queued_updates_and_honours_the_offset(
@@ -245,10 +239,9 @@ async def test_edit_message_text_and_message_is_not_modified(emu: BotAPIEmulator
                                     message_id=sent.message_id)
     assert emu.errors[-1]["description"].startswith(
         "Bad Request: message is not modified: specified new message content and reply markup")
-    await bot.edit_message_reply_markup(14, sent.message_id, reply_markup=keyboard("c"))
+    await bot.edit_message_text("Vraag 1: beantwoord", chat_id=14, message_id=sent.message_id,
+                                reply_markup=keyboard("c"))
     assert emu.messages_to(14)[0]["reply_markup"] == keyboard("c").to_dict()
-    with pytest.raises(BadRequest, match="Message is not modified"):
-        await bot.edit_message_reply_markup(14, sent.message_id, reply_markup=keyboard("c"))
     with pytest.raises(BadRequest, match="Message to edit not found"):
         await bot.edit_message_text("Nee", chat_id=14, message_id=999)
 
@@ -285,8 +278,6 @@ async def test_send_photo_uploads_png_bytes(emu: BotAPIEmulator, bot: Bot) -> No
     record = emu.messages_to(16)[0]
     assert (record["method"], record["photo"], record["caption"]) == ("sendPhoto", image,
                                                                      "Jouw score > 60%")
-    file = await bot.get_file(message.photo[-1].file_id)
-    assert bytes(await file.download_as_bytearray()) == image
     again = await bot.send_photo(16, photo=message.photo[-1].file_id)  # resend by file_id
     assert again.photo[-1].width == 300
 
@@ -450,8 +441,7 @@ async def test_a_polling_application_answers_commands_and_buttons(emu: BotAPIEmu
         await update.callback_query.answer("Top")
         await update.callback_query.edit_message_text("We zijn vertrokken")
 
-    app = (Application.builder().token(emu.token).base_url(emu.base_url)
-           .base_file_url(emu.base_file_url).build())
+    app = Application.builder().token(emu.token).base_url(emu.base_url).build()
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CallbackQueryHandler(pressed))
     async with app:
@@ -475,40 +465,15 @@ async def test_a_polling_application_answers_commands_and_buttons(emu: BotAPIEmu
     assert emu.errors == []
 
 
-def test_the_parsers_reproduce_tdlib_results() -> None:
+def test_the_html_parser_reproduces_tdlib_results() -> None:
     assert parse_formatted_text("🏟 🏟&lt;<i>🏟 &lt🏟</i>", "HTML") == (
         "🏟 🏟<🏟 <🏟", [{"type": "italic", "offset": 6, "length": 6}])
     assert parse_formatted_text('<pre><code class="language-python">x</code></pre>',
                                 "HTML") == ("x", [{"type": "pre", "offset": 0, "length": 1,
                                                     "language": "python"}])
     assert parse_formatted_text("Tom & Jerry", "HTML") == ("Tom & Jerry", [])  # not strict
-    assert parse_formatted_text(">citaat\n>meer\nna", "MarkdownV2") == (
-        "citaat\nmeer\nna", [{"type": "blockquote", "offset": 0, "length": 12}])
-    for text, error in [
-            ("🏟 🏟_abacaba", "Can't find end of Italic entity at byte offset 9"),
-            ("🏟 🏟||test\\|", "Can't find end of Spoiler entity at byte offset 9"),
-            ("[telegram\\.org](asd", "Can't find end of a URL at byte offset 16"),
-            (">\n*a*>2", "Character '>' is reserved and must be escaped with the preceding '\\'")]:
-        with pytest.raises(EntityParseError) as caught:
-            parse_formatted_text(text, "MarkdownV2")
-        assert str(caught.value) == error
     with pytest.raises(EntityParseError, match=re.escape("Unclosed start tag at byte offset 13")):
         parse_formatted_text("🏟 🏟&lt;<abacaba", "HTML")
-
-
-def test_the_legacy_markdown_parser() -> None:
-    assert parse_formatted_text(
-        "*vet* _schuin_ `code` [link](http://example.com) 2\\*3", "Markdown") == (
-        "vet schuin code link 2*3", [
-            {"offset": 0, "length": 3, "type": "bold"},
-            {"offset": 4, "length": 6, "type": "italic"},
-            {"offset": 11, "length": 4, "type": "code"},
-            {"offset": 16, "length": 4, "type": "text_link", "url": "http://example.com"}])
-    assert parse_formatted_text("```py\nx```", "Markdown") == (
-        "x", [{"offset": 0, "length": 1, "type": "pre", "language": "py"}])
-    with pytest.raises(EntityParseError,
-                       match="Can't find end of the entity starting at byte offset 0"):
-        parse_formatted_text("*open", "Markdown")
 
 
 async def test_runs_as_a_separate_process() -> None:
@@ -537,3 +502,245 @@ async def test_runs_as_a_separate_process() -> None:
             process.terminate()
         await process.wait()
     assert process.returncode == 0
+
+
+# ---- faults for the delivery path ---------------------------------------------------------
+
+@pytest.fixture
+async def aiobot(emu: BotAPIEmulator) -> AsyncIterator[Bot]:
+    """python-telegram-bot on the bot's own aiohttp transport (bot/telegram/request.py)."""
+    async with Bot(emu.token, base_url=emu.base_url, request=AiohttpRequest(),
+                   get_updates_request=AiohttpRequest(connection_pool_size=1)) as client:
+        yield client
+
+
+async def refusals(bot: Bot, chat_id: int, count: int) -> list[int]:
+    """Send ``count`` messages; the numbers of those refused with a network error."""
+    refused = []
+    for n in range(count):
+        try:
+            await bot.send_message(chat_id, f"bericht {n}")
+        except NetworkError:
+            refused.append(n)
+    return refused
+
+
+async def test_fail_fraction_refuses_the_same_seeded_share_every_run(emu: BotAPIEmulator,
+                                                                    bot: Bot) -> None:
+    emu.register_chat(30)
+    emu.fail_fraction("*", 0.25, seed=3)
+    refused = await refusals(bot, 30, 40)
+    assert 4 <= len(refused) <= 16
+    assert len(emu.sent) == 40 - len(refused)
+    assert {(e["method"], e["status"], e["description"], e["injected"]) for e in emu.errors} == {
+        ("sendMessage", 502, "Bad Gateway", True)}
+    await bot.set_my_commands([("start", "Begin")])  # not send-like: never refused
+    assert await bot.get_me()
+
+    async with BotAPIEmulator() as other, Bot(other.token, base_url=other.base_url) as again:
+        other.register_chat(30)
+        other.fail_fraction("*", 0.25, seed=3)
+        assert await refusals(again, 30, 40) == refused  # deterministic with the seed
+
+    emu.fail_fraction("*", 0)
+    assert await refusals(bot, 30, 10) == []
+
+
+async def test_fail_fraction_of_one_method_with_its_own_status(emu: BotAPIEmulator,
+                                                              bot: Bot) -> None:
+    emu.register_chat(31)
+    emu.fail_fraction("sendChatAction", 1.0, status=429, retry_after=7)
+    with pytest.raises(RetryAfter):
+        await bot.send_chat_action(31, "typing")
+    assert emu.errors[-1]["description"] == "Too Many Requests: retry after 7"
+    assert (await bot.send_message(31, "tekst")).text == "tekst"  # other methods: untouched
+    emu.fail_fraction("*", 1.0, status=500, description="Internal Server Error")
+    with pytest.raises(NetworkError, match="Internal Server Error"):
+        await bot.send_message(31, "weg")
+    with pytest.raises(RetryAfter):  # the method's own setting comes before "*"
+        await bot.send_chat_action(31, "typing")
+    assert all(e["injected"] for e in emu.errors)
+    with pytest.raises(ValueError, match=r"within 0\.\.1"):
+        emu.fail_fraction("*", 1.5)
+
+
+async def test_drop_next_disconnects_after_the_request_was_written(emu: BotAPIEmulator,
+                                                                  aiobot: Bot) -> None:
+    emu.register_chat(32)
+    emu.drop_next("sendMessage")
+    async with asyncio.timeout(2):  # a disconnect, not a wait for the client's read timeout
+        with pytest.raises(NetworkError, match=r"aiohttp\.ServerDisconnectedError"):
+            await aiobot.send_message(32, "verloren?")
+    assert emu.sent == [] and emu.errors == []
+    assert emu.dropped == [{"method": "sendMessage", "processed": False, "chat_id": 32}]
+    assert (await aiobot.send_message(32, "opnieuw")).text == "opnieuw"  # once only
+
+
+async def test_drop_next_processed_delivers_but_loses_the_answer(emu: BotAPIEmulator,
+                                                                aiobot: Bot, bot: Bot) -> None:
+    emu.user_sends_text(33, "/start")
+    emu.drop_next("*", times=2, processed=True)
+    for client in (aiobot, bot):  # the bot's aiohttp transport, and PTB's default (httpx)
+        async with asyncio.timeout(2):
+            with pytest.raises(NetworkError, match=r"(?i)disconnected"):
+                await client.send_message(33, "Vraag 1", reply_markup=keyboard("a"))
+    assert [m["text"] for m in emu.messages_to(33)] == ["Vraag 1", "Vraag 1"]
+    [second] = emu.duplicates()  # the resend after the lost answer shows as a duplicate
+    assert (second["chat_id"], second["message_id"]) == (33, 3)
+    assert [d["processed"] for d in emu.dropped] == [True, True]
+
+
+async def test_duplicates_are_identical_sends_in_a_row(emu: BotAPIEmulator, bot: Bot) -> None:
+    emu.user_sends_text(34, "/start")
+    emu.user_sends_text(35, "/start")
+    await bot.send_message(34, "Welkom")
+    await bot.send_message(35, "Welkom")  # another chat: not a duplicate
+    await bot.send_message(34, "Welkom", reply_markup=keyboard("ok"))  # other buttons
+    emu.user_sends_text(34, "/help")
+    await bot.send_message(34, "Welkom", reply_markup=keyboard("ok"))  # the user asked again
+    assert emu.duplicates() == []
+    sent = await bot.send_message(34, "Welkom", reply_markup=keyboard("ok"))
+    [duplicate] = emu.duplicates(34)
+    assert duplicate["message_id"] == sent.message_id
+    assert emu.duplicates(35) == []
+    await bot.edit_message_text("Welkom!", chat_id=34, message_id=sent.message_id)
+    assert len(emu.duplicates()) == 1  # an edit is no send
+
+
+async def test_a_flood_refuses_sends_and_records_those_sent_into_it(
+        emu: BotAPIEmulator, bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    emu.user_sends_text(36, "/start")
+    emu.register_chat(37)
+    sent = await bot.send_message(36, "Kies", reply_markup=keyboard("ja"))
+    _, query_id = emu.user_presses(36, sent.message_id, "ja")
+    emu.flood(29.2)
+    with pytest.raises(RetryAfter) as caught:
+        await bot.send_message(36, "te snel")
+    assert caught.value.retry_after == dtm.timedelta(seconds=30)  # rounded up
+    assert emu.flood_violations == []  # the first 429 is no violation: it tells the bot
+    with pytest.raises(RetryAfter):
+        await bot.answer_callback_query(query_id)
+    with pytest.raises(RetryAfter):
+        await bot.send_chat_action(37, "typing")
+    assert await bot.get_me()  # not send-like
+    assert [(v["method"], v["chat_id"]) for v in emu.flood_violations] == [
+        ("answerCallbackQuery", 36), ("sendChatAction", 37)]
+    assert all(v["at"] >= 0 for v in emu.flood_violations)
+    assert {(e["status"], e["injected"]) for e in emu.errors} == {(429, True)}
+
+    emu.flood(0)
+    emu.flood(60, chat_id=37)  # one chat only
+    assert (await bot.send_message(36, "nu wel")).text == "nu wel"
+    for _ in range(2):
+        with pytest.raises(RetryAfter):
+            await bot.send_message(37, "nog niet")
+    assert emu.flood_violations[-1]["chat_id"] == 37 and len(emu.flood_violations) == 3
+
+
+class Replica:
+    """A webhook receiver standing in for one bot process; ``answers`` are its statuses."""
+
+    def __init__(self, *answers: int) -> None:
+        self.answers = list(answers)
+        self.received: list[tuple[str | None, int]] = []
+        self.got = asyncio.Event()
+        self.runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> str:
+        async def hook(request: web.Request) -> web.Response:
+            update = await request.json()
+            self.received.append((request.headers.get("X-Telegram-Bot-Api-Secret-Token"),
+                                  update["update_id"]))
+            self.got.set()
+            return web.Response(status=self.answers.pop(0) if self.answers else 200)
+
+        app = web.Application()
+        app.router.add_post("/telegram", hook)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{self.runner.addresses[0][1]}/telegram"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+    @property
+    def ids(self) -> list[int]:
+        return [update_id for _, update_id in self.received]
+
+
+async def test_webhook_targets_share_updates_round_robin(emu: BotAPIEmulator) -> None:
+    first, second = Replica(), Replica(503)
+    async with first as url_a, second as url_b:
+        emu.set_webhook_targets([url_a, url_b], "geheim")
+        ids = [emu.user_sends_text(40 + n, f"hoi {n}") for n in range(4)]
+        assert await emu.deliver_pending_webhooks() == [200, 503]  # b refuses: stays pending
+        assert emu.pending_updates == 3
+        assert await emu.deliver_pending_webhooks() == [200, 200, 200]  # a, b, a
+        assert first.ids == [ids[0], ids[1], ids[3]] and second.ids == [ids[1], ids[2]]
+        assert {secret for secret, _ in first.received + second.received} == {"geheim"}
+        assert emu.webhook_counts() == {url_a: {200: 3}, url_b: {503: 1, 200: 1}}
+        assert [p["status"] for p in emu.webhook_posts] == [200, 503, 200, 200, 200]
+    with pytest.raises(ValueError, match="not a loopback address"):
+        emu.set_webhook_targets(["https://example.be/hook"], "geheim")
+
+
+async def test_webhook_targets_can_be_delivered_automatically(emu: BotAPIEmulator) -> None:
+    first, second = Replica(500), Replica()
+    async with first as url_a, second as url_b:
+        emu.set_webhook_targets([url_a, url_b], "geheim", auto=True, retry_delay=0)
+        ids = [emu.user_sends_text(50, f"tik {n}") for n in range(5)]
+        other = emu.user_sends_text(51, "hallo")
+        async with asyncio.timeout(10):
+            while True:
+                first.got.clear()
+                second.got.clear()
+                if len(first.ids) + len(second.ids) == 7:  # 6 updates, one refused once
+                    break
+                waits = [asyncio.create_task(r.got.wait()) for r in (first, second)]
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for wait in waits:
+                    wait.cancel()
+        assert emu.pending_updates == 0
+        delivered = [p["update_id"] for p in emu.webhook_posts if p["status"] == 200]
+        assert sorted(delivered) == sorted([*ids, other])
+        assert [i for i in delivered if i in ids] == ids  # one chat's updates stay in order
+        assert first.ids and second.ids  # both replicas got some
+        with pytest.raises(RuntimeError, match="automatically"):
+            await emu.deliver_pending_webhooks()
+        emu.set_webhook_target(None, None)  # stops the pump
+
+
+async def test_the_control_api_exposes_the_faults(emu: BotAPIEmulator, bot: Bot) -> None:
+    emu.register_chat(60)
+    control = f"http://127.0.0.1:{emu.port}/_emulator"
+    async with ClientSession() as http:
+        for action, args in [("fail_fraction", {"method": "*", "fraction": 1, "status": 503,
+                                                "description": "Service Unavailable"}),
+                             ("drop_next", {"method": "getMe"}), ("flood", {"seconds": 0})]:
+            async with http.post(f"{control}/{action}", json=args) as r:
+                assert r.status == 200, await r.text()
+        with pytest.raises(NetworkError, match="Service Unavailable"):
+            await bot.send_message(60, "x")
+        with pytest.raises(NetworkError):
+            await bot.get_me()
+        async with http.post(f"{control}/fail_fraction",
+                             json={"method": "*", "fraction": 0}) as r:
+            assert r.status == 200
+        await bot.send_message(60, "twee")
+        await bot.send_message(60, "twee")
+        async with http.post(f"{control}/duplicates", json={"chat_id": 60}) as r:
+            [duplicate] = (await r.json())["result"]
+            assert duplicate["text"] == "twee"
+        async with http.post(f"{control}/flood", json={"seconds": 30, "chat_id": 60}) as r:
+            assert r.status == 200
+        for _ in range(2):
+            with pytest.raises(RetryAfter):
+                await bot.send_message(60, "drie")
+        async with http.get(f"{control}/state") as r:
+            state = (await r.json())["result"]
+    assert state["duplicates"] == 1 and len(state["flood_violations"]) == 1
+    assert state["dropped"] == [{"method": "getMe", "processed": False, "chat_id": None}]
+    assert all(e["injected"] for e in state["errors"])

@@ -1,21 +1,17 @@
-"""UserDriving: what tests do to the emulator (users writing, pressing, blocking; webhook
-delivery; waits), what they read from it, and the faults they inject."""
+"""UserDriving: what tests do to the emulator (users writing, pressing, blocking; waits), and
+what they read from it (messages, callbacks, duplicates)."""
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import collections
 import time
 from typing import Any
-from urllib.parse import urlsplit
-
-from aiohttp import ClientError, ClientSession, ClientTimeout
 
 from .entities import char_at
 from .messages import MessageStore
-from .rules import BOT_COMMAND_RE, LOOPBACK_HOSTS, MENTION_RE, SECRET_RE
-from .state import Chat, Fault, Pending, Webhook
+from .rules import BOT_COMMAND_RE, MENTION_RE
+from .state import Chat, Pending
 
 
 class UserDriving(MessageStore):
@@ -47,6 +43,7 @@ class UserDriving(MessageStore):
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": end}]
         chat.history[message["message_id"]] = self._record(
             "user", chat, message, text=text, entities=message.get("entities", []), source=text)
+        chat.last_send = None
         return self._enqueue({"message": message})
 
     def user_presses(self, chat_id: int, message_id: int, data: str, *,
@@ -74,6 +71,7 @@ class UserDriving(MessageStore):
         query = {"id": query_id, "from": chat.user, "message": record["message"],
                  "chat_instance": str(chat_id * 1_000_003), "data": data}
         self._callbacks[query_id] = query
+        chat.last_send = None
         return self._enqueue({"callback_query": query}), query_id
 
     def user_blocks_bot(self, chat_id: int) -> int:
@@ -93,7 +91,7 @@ class UserDriving(MessageStore):
         It is queued in update_id order, and delivered even if an offset already confirmed
         that id, as Telegram re-delivers updates a bot did not get to confirm.
         """
-        update_id = update["update_id"]
+        update_id = int(update["update_id"])
         self._next_update_id = max(self._next_update_id, update_id + 1)
         pending = Pending(update_id, update, raw=True)
         index = bisect.bisect_right([p.update_id for p in self._queue], update_id)
@@ -105,54 +103,6 @@ class UserDriving(MessageStore):
                       language_code: str | None = "nl") -> None:
         """Make ``chat_id`` known (as if the user had written before) without an update."""
         self._user_chat(chat_id, first_name, language_code)
-
-    def set_webhook_target(self, url: str | None, secret: str | None) -> None:
-        """Deliver updates by POST to ``url`` (None: back to getUpdates), as setWebhook does.
-
-        Nothing is posted until ``deliver_pending_webhooks`` is awaited.
-        """
-        if url is None:
-            self._webhook = None
-            return
-        if secret is not None and not SECRET_RE.fullmatch(secret):
-            raise ValueError("secret token: 1-256 characters of A-Z, a-z, 0-9, _ and -")
-        self._webhook = Webhook(url, secret)
-        self._wake()  # a waiting getUpdates now answers 409, as Telegram's would
-
-    async def deliver_pending_webhooks(self) -> list[int]:
-        """POST every pending update, in order, to the webhook; returns the HTTP statuses.
-
-        Stops at the first answer outside 2xx (that update stays pending, as Telegram retries
-        it later); a connection failure counts as status 0.
-        """
-        webhook = self._webhook
-        if webhook is None:
-            raise RuntimeError("no webhook is set")
-        if urlsplit(webhook.url).hostname not in LOOPBACK_HOSTS:
-            raise RuntimeError(f"refusing to post to {webhook.url}: not a loopback address")
-        if self._session is None:
-            self._session = ClientSession(timeout=ClientTimeout(total=30))
-        headers = {"X-Telegram-Bot-Api-Secret-Token": webhook.secret} if webhook.secret else {}
-        statuses: list[int] = []
-        while self._queue and self._webhook is webhook:
-            pending = self._queue[0]
-            try:
-                async with self._session.post(webhook.url, json=pending.update,
-                                              headers=headers) as response:
-                    status = response.status
-                    await response.read()
-            except (ClientError, TimeoutError) as error:
-                status, message = 0, f"Connection failed: {error.__class__.__name__}"
-            else:
-                message = f"Wrong response from the webhook: {status} {response.reason}"
-            statuses.append(status)
-            if not 200 <= status < 300:
-                webhook.last_error_date = int(time.time())
-                webhook.last_error_message = message
-                break
-            if self._queue and self._queue[0] is pending:
-                self._queue.popleft()
-        return statuses
 
     async def wait_for_long_poll(self) -> None:
         """Return once a getUpdates call is waiting for updates (wrap it in a timeout)."""
@@ -197,32 +147,20 @@ class UserDriving(MessageStore):
             return []
         return [r for r in chat.history.values() if include_user or r["method"] != "user"]
 
+    def duplicates(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        """Messages the bot sent twice in a row to one chat, the same text, caption, picture
+        and buttons, with nothing from the user in between: what resending after an
+        uncertain call, or two replicas handling one update, looks like. Returns the second
+        copies (to ``chat_id``, or to any chat), as records like those in ``sent``.
+        """
+        return [r for r in self._duplicates if chat_id is None or r["chat_id"] == chat_id]
+
     def unanswered_callbacks(self) -> list[str]:
         return [qid for qid in self._callbacks if qid not in self.answered_callbacks]
 
     @property
     def pending_updates(self) -> int:
         return len(self._queue)
-
-    # ---- fault injection ------------------------------------------------------------------
-
-    def fail_next(self, method: str, *, status: int, description: str = "",
-                  retry_after: int | None = None, times: int = 1) -> None:
-        """The next ``times`` calls of ``method`` ("*": any method) fail with ``status``."""
-        parameters = None
-        if status == 429:
-            retry_after = 5 if retry_after is None else retry_after
-            parameters = {"retry_after": retry_after}
-            description = description or f"Too Many Requests: retry after {retry_after}"
-        elif retry_after is not None:
-            parameters = {"retry_after": retry_after}
-        if not description:
-            description = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-                           404: "Not Found", 409: "Conflict", 500: "Internal Server Error",
-                           502: "Bad Gateway", 503: "Service Unavailable",
-                           504: "Gateway Timeout"}.get(status, "Error")
-        self._faults.setdefault(method.lower(), collections.deque()).append(
-            Fault(status, description, parameters, times))
 
     # ---- internals: chats ------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""MessageEntity arithmetic shared by the markup parsers: UTF-16 lengths, the byte offsets
+"""MessageEntity arithmetic for the HTML parser and commands: UTF-16 lengths, the byte offsets
 tdlib names in its errors, and EntityParseError."""
 
 from __future__ import annotations

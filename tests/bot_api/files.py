@@ -1,4 +1,7 @@
-"""Files: image sizes, the photo sizes Telegram keeps, and sendPhoto, sendDocument, getFile."""
+"""Files: image sizes, the photo sizes Telegram keeps, and sendPhoto and sendDocument.
+
+A sent file can be sent again by its file_id (as a broadcast of one picture would); getFile
+and downloads are not emulated, since the bot never reads a file back."""
 
 from __future__ import annotations
 
@@ -72,12 +75,11 @@ class FileMethods(MessageStore):
             raise bad_request("wrong file identifier/HTTP URL specified")
         raise bad_request(f"there is no {field_name} in the request")
 
-    def _new_file(self, kind: str, upload: Upload, extension: str,
+    def _new_file(self, kind: str, upload: Upload,
                   size: tuple[int, int] | None = None) -> StoredFile:
         number = next(self._file_ids)
         return StoredFile(f"{kind[:2].upper()}AC{number:012d}", f"AQAD{number:08d}",
-                          upload.data, f"{kind}/file_{number}.{extension}", upload.mime_type,
-                          upload.filename, size)
+                          upload.data, upload.mime_type, upload.filename, size)
 
     def _send_photo(self, params: Params) -> dict[str, Any]:
         chat = self._chat(params)
@@ -91,8 +93,7 @@ class FileMethods(MessageStore):
             width, height = size
             if width + height > 10000 or max(width, height) > 20 * min(width, height):
                 raise bad_request("PHOTO_INVALID_DIMENSIONS")
-            extension = "png" if upload.data.startswith(b"\x89PNG") else "jpg"
-            stored = self._new_file("photos", upload, extension, size)
+            stored = self._new_file("photos", upload, size)
         source, caption, entities = self._caption(params)
         markup = read_reply_markup(params)
         assert stored.size is not None
@@ -112,8 +113,7 @@ class FileMethods(MessageStore):
         chat = self._chat(params)
         upload, stored = self._input_file(params, "document")
         if stored is None:
-            extension = (upload.filename or "").rpartition(".")[2] or "bin"
-            stored = self._new_file("documents", upload, extension)
+            stored = self._new_file("documents", upload)
             self._files[stored.file_id] = stored
         source, caption, entities = self._caption(params)
         markup = read_reply_markup(params)
@@ -135,16 +135,9 @@ class FileMethods(MessageStore):
         message = self._new_message(
             chat, **content, caption=caption, caption_entities=entities,
             reply_to_message=self._reply_to(chat, params),
-            reply_markup=markup if markup and "inline_keyboard" in markup else None)
+            reply_markup=markup)
         uploaded = {"photo" if method == "sendPhoto" else "document": stored.data}
         return self._store(chat, self._record(
             method, chat, message, caption=caption, entities=entities, source=source,
             reply_markup=markup, parse_mode=params.get_str("parse_mode"),
             filename=stored.filename, **uploaded))
-
-    def _get_file(self, params: Params) -> dict[str, Any]:
-        stored = self._files.get(params.get_str("file_id") or "")
-        if stored is None:
-            raise bad_request("invalid file_id")
-        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                "file_size": len(stored.data), "file_path": stored.file_path}

@@ -54,7 +54,7 @@ class MessageStore(EmulatorState):
         except EntityParseError as error:
             raise bad_request(f"can't parse entities: {error}") from None
         except ValueError:
-            raise bad_request("unsupported parse_mode") from None
+            raise bad_request("unsupported parse_mode (the emulator knows only HTML)") from None
 
     def _text(self, params: Params) -> tuple[str, str, list[dict[str, Any]]]:
         source = params.get_str("text") or ""
@@ -91,7 +91,8 @@ class MessageStore(EmulatorState):
             if reply.get("allow_sending_without_reply"):
                 return None
             raise bad_request("message to be replied not found")
-        return record["message"]
+        message: dict[str, Any] = record["message"]
+        return message
 
     def _record(self, method: str, chat: Chat, message: dict[str, Any], *,
                 text: str | None = None, caption: str | None = None,
@@ -118,13 +119,19 @@ class MessageStore(EmulatorState):
         if self._stored is not None:
             self._stored.set()
         if record["method"].startswith("send"):
+            key = (record["method"], record["text"], record["caption"], record["reply_markup"],
+                   record["photo"], record["document"])
+            if key == chat.last_send:
+                self._duplicates.append(record)
+            chat.last_send = key
             self._sends[chat.id] += 1
             waiters = self._chat_waiters.get(chat.id, [])
             for wanted, future in list(waiters):
                 if self._sends[chat.id] >= wanted and not future.done():
                     future.set_result(self._sends[chat.id])
                     waiters.remove((wanted, future))
-        return record["message"]
+        message: dict[str, Any] = record["message"]
+        return message
 
     def _editable(self, params: Params) -> tuple[Chat, dict[str, Any]]:
         if params.get("inline_message_id"):

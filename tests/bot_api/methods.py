@@ -1,4 +1,8 @@
-"""BotAPIMethods: the Bot API methods the emulator answers, apart from the file ones."""
+"""BotAPIMethods: the Bot API methods the emulator answers, apart from the file ones.
+
+Only what the bot calls, or the coming issues will (commands per chat scope, chat actions):
+what nothing exercises is left out, so that a call the emulator does not know fails loudly
+(404) instead of being answered by a half-kept imitation."""
 
 from __future__ import annotations
 
@@ -6,12 +10,11 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from .entities import utf16_len
-from .keyboards import inline_markup, read_reply_markup
+from .keyboards import read_reply_markup
 from .messages import MessageStore
 from .params import ApiError, Params, bad_request
 from .rules import (
@@ -33,7 +36,7 @@ from .state import Webhook
 
 
 class BotAPIMethods(MessageStore):
-    """getMe, getUpdates, the webhook, messages, callback answers, commands, descriptions."""
+    """getMe, getUpdates, the webhook, messages, callback answers, chat actions, commands."""
 
     def _get_me(self, params: Params) -> dict[str, Any]:
         return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
@@ -108,14 +111,14 @@ class BotAPIMethods(MessageStore):
         if params.get_bool("drop_pending_updates"):
             self._queue.clear()
         max_connections = params.get_int("max_connections", "wrong max_connections specified") or 40
-        self._webhook = Webhook(url, secret, max_connections, allowed)
-        self._wake()
+        self._replace_webhook(Webhook(url, secret, max_connections, allowed))
         return True, "Webhook was set"
 
     def _delete_webhook(self, params: Params) -> tuple[bool, str]:
         if params.get_bool("drop_pending_updates"):
             self._queue.clear()
-        was_set, self._webhook = self._webhook is not None, None
+        was_set = self._webhook is not None
+        self._replace_webhook(None)
         return True, "Webhook was deleted" if was_set else "Webhook is already deleted"
 
     def _get_webhook_info(self, params: Params) -> dict[str, Any]:
@@ -142,8 +145,7 @@ class BotAPIMethods(MessageStore):
             raise bad_request("can't parse link preview options")
         message = self._new_message(
             chat, text=text, entities=entities, reply_to_message=reply_to,
-            reply_markup=markup if markup and "inline_keyboard" in markup else None,
-            link_preview_options=preview)
+            reply_markup=markup, link_preview_options=preview)
         return self._store(chat, self._record(
             "sendMessage", chat, message, text=text, entities=entities, source=source,
             reply_markup=markup, parse_mode=params.get_str("parse_mode")))
@@ -153,41 +155,13 @@ class BotAPIMethods(MessageStore):
         if record["text"] is None:
             raise bad_request("there is no text in the message to edit")
         source, text, entities = self._text(params)
-        markup = read_reply_markup(params, inline_only=True)
+        markup = read_reply_markup(params)
         if (text, entities, markup) == (record["text"], record["entities"],
-                                        inline_markup(record["reply_markup"])):
+                                        record["reply_markup"]):
             raise ApiError(400, NOT_MODIFIED)
         return self._edited(chat, record, "editMessageText", markup,
                             {"text": text, "entities": entities}, text=text, entities=entities,
                             source=source, parse_mode=params.get_str("parse_mode"))
-
-    def _edit_message_caption(self, params: Params) -> dict[str, Any]:
-        chat, record = self._editable(params)
-        if record["text"] is not None:
-            raise bad_request("there is no caption in the message to edit")
-        source, caption, entities = self._caption(params)
-        markup = read_reply_markup(params, inline_only=True)
-        if (caption, entities, markup) == (record["caption"], record["entities"],
-                                           inline_markup(record["reply_markup"])):
-            raise ApiError(400, NOT_MODIFIED)
-        return self._edited(chat, record, "editMessageCaption", markup,
-                            {"caption": caption, "caption_entities": entities},
-                            caption=caption, entities=entities, source=source,
-                            parse_mode=params.get_str("parse_mode"))
-
-    def _edit_message_reply_markup(self, params: Params) -> dict[str, Any]:
-        chat, record = self._editable(params)
-        markup = read_reply_markup(params, inline_only=True)
-        if markup == inline_markup(record["reply_markup"]):
-            raise ApiError(400, NOT_MODIFIED)
-        return self._edited(chat, record, "editMessageReplyMarkup", markup, {})
-
-    def _delete_message(self, params: Params) -> bool:
-        chat = self._chat(params)
-        message_id = params.get_int("message_id", "message identifier is not specified")
-        if message_id is None or chat.history.pop(message_id, None) is None:
-            raise bad_request("message to delete not found")
-        return True
 
     def _answer_callback_query(self, params: Params) -> bool:
         query_id = params.get_str("callback_query_id")
@@ -258,24 +232,3 @@ class BotAPIMethods(MessageStore):
     def _delete_my_commands(self, params: Params) -> bool:
         self.commands.pop(self._command_key(params), None)
         return True
-
-    def _set_description(self, kind: str) -> Callable[[Params], bool]:
-        limit = 512 if kind == "description" else 120
-
-        def handler(params: Params) -> bool:
-            text = params.get_str(kind) or ""
-            if len(text) > limit:
-                raise bad_request(f"{kind} is too long")
-            key = (kind, params.get_str("language_code") or "")
-            if text:
-                self.descriptions[key] = text
-            else:
-                self.descriptions.pop(key, None)
-            return True
-        return handler
-
-    def _get_description(self, kind: str) -> Callable[[Params], dict[str, str]]:
-        def handler(params: Params) -> dict[str, str]:
-            key = (kind, params.get_str("language_code") or "")
-            return {kind: self.descriptions.get(key, "")}
-        return handler

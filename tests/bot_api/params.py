@@ -10,14 +10,18 @@ from aiohttp import web
 
 
 class ApiError(Exception):
-    """A refusal as the Bot API answers it: HTTP status, description, optional parameters."""
+    """A refusal as the Bot API answers it: HTTP status, description, optional parameters.
+
+    ``injected``: a fault a test asked for, not a refusal of what the bot sent.
+    """
 
     def __init__(self, status: int, description: str,
-                 parameters: dict[str, Any] | None = None) -> None:
+                 parameters: dict[str, Any] | None = None, *, injected: bool = False) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
         self.parameters = parameters
+        self.injected = injected
 
 
 def bad_request(description: str) -> ApiError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -10,11 +11,19 @@ from typing import Any
 from aiohttp import web
 
 from .driving import UserDriving
+from .faults import FaultInjection
 from .files import FileMethods
 from .methods import BotAPIMethods
-from .params import ApiError, read_params
+from .params import ApiError, Params, read_params
 from .rules import MAX_UPLOAD_BYTES
-from .state import Fault
+from .webhooks import WebhookDelivery
+
+#: Control actions that call the emulator's method of the same name with the JSON body.
+_PLAIN_ACTIONS = frozenset({
+    "user_sends_text", "user_presses", "user_blocks_bot", "user_unblocks_bot",
+    "enqueue_raw_update", "set_webhook_target", "set_webhook_targets", "fail_next",
+    "fail_fraction", "drop_next", "flood", "register_chat", "duplicates", "webhook_counts",
+})
 
 
 def _json_response(payload: dict[str, Any], status: int = 200) -> web.Response:
@@ -33,7 +42,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods):
+class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods, FaultInjection,
+                     WebhookDelivery):
     """Stands in for api.telegram.org on 127.0.0.1; see the docstring of telegram_emulator.py."""
 
     def __init__(self, token: str = "123456:TEST-TOKEN", *,
@@ -44,18 +54,11 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods):
             ("setWebhook", self._set_webhook), ("deleteWebhook", self._delete_webhook),
             ("getWebhookInfo", self._get_webhook_info), ("sendMessage", self._send_message),
             ("editMessageText", self._edit_message_text),
-            ("editMessageCaption", self._edit_message_caption),
-            ("editMessageReplyMarkup", self._edit_message_reply_markup),
-            ("deleteMessage", self._delete_message),
             ("answerCallbackQuery", self._answer_callback_query),
             ("sendPhoto", self._send_photo), ("sendDocument", self._send_document),
             ("sendChatAction", self._send_chat_action), ("setMyCommands", self._set_my_commands),
             ("getMyCommands", self._get_my_commands),
-            ("deleteMyCommands", self._delete_my_commands), ("getFile", self._get_file),
-            ("setMyDescription", self._set_description("description")),
-            ("getMyDescription", self._get_description("description")),
-            ("setMyShortDescription", self._set_description("short_description")),
-            ("getMyShortDescription", self._get_description("short_description")),
+            ("deleteMyCommands", self._delete_my_commands),
         ]
         self._methods = {name.lower(): (name, handler) for name, handler in handlers}
 
@@ -81,6 +84,9 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods):
 
     async def stop(self) -> None:
         self._closing = True
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
         if self._wakeup is not None:
             self._wakeup.set()  # long polls return at once
         if self._runner is not None:
@@ -101,10 +107,6 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods):
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._port()}/bot"
 
-    @property
-    def base_file_url(self) -> str:
-        return f"http://127.0.0.1:{self._port()}/file/bot"
-
     def _port(self) -> int:
         if self.port is None:
             raise RuntimeError("start() the emulator first")
@@ -117,9 +119,6 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods):
         if path.startswith("/bot"):
             token, _, method = path[4:].partition("/")
             return await self._api(request, token, method)
-        if path.startswith("/file/bot"):
-            token, _, file_path = path[9:].partition("/")
-            return self._download(token, file_path)
         if path.startswith("/_emulator/"):
             return await self._control(request, path[11:])
         return _json_response({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
@@ -135,28 +134,40 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods):
                 raise ApiError(404, "Not Found")
             fault = self._take_fault(method.lower())
             if fault is not None:
-                return self._error(request, name, fault.status, fault.description,
-                                   fault.parameters, injected=True)
+                raise ApiError(fault.status, fault.description, fault.parameters, injected=True)
             params = await read_params(request)
-            result = entry[1](params)
-            if asyncio.iscoroutine(result):
-                result = await result
+            drop = self._take_drop(method.lower())
+            if drop is not None:
+                await self._drop_connection(request, name, params, entry[1], drop.processed)
+            self._check_injected(method.lower(), name, params)
+            result = await self._call(entry[1], params)
         except ApiError as error:
-            return self._error(request, name, error.status, error.description, error.parameters)
+            return self._error(request, name, error.status, error.description, error.parameters,
+                               injected=error.injected)
         if isinstance(result, tuple):  # (result, description), as setWebhook answers
             return _json_response({"ok": True, "result": result[0], "description": result[1]})
         return _json_response({"ok": True, "result": result})
 
-    def _take_fault(self, method: str) -> Fault | None:
-        for key in (method, "*"):
-            faults = self._faults.get(key)
-            if faults:
-                fault = faults[0]
-                fault.times -= 1
-                if fault.times <= 0:
-                    faults.popleft()
-                return fault
-        return None
+    @staticmethod
+    async def _call(handler: Callable[..., Any], params: Params) -> Any:
+        result = handler(params)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+    async def _drop_connection(self, request: web.Request, name: str, params: Params,
+                               handler: Callable[..., Any], processed: bool) -> None:
+        """Close the connection without an answer (after the call took effect, if
+        ``processed``): the client has written its request and sees a disconnect at once."""
+        if processed:
+            with contextlib.suppress(ApiError):
+                await self._call(handler, params)
+        self.dropped.append({"method": name, "processed": processed,
+                             "chat_id": self._call_chat_id(name.lower(), params)})
+        if request.transport is not None:
+            request.transport.close()
+        # aiohttp takes this as the client having gone away: no answer, nothing logged.
+        raise asyncio.CancelledError
 
     def _error(self, request: web.Request, method: str, status: int, description: str,
                parameters: dict[str, Any] | None = None, *,
@@ -169,16 +180,6 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods):
         if parameters:
             payload["parameters"] = parameters
         return _json_response(payload, status)
-
-    def _download(self, token: str, file_path: str) -> web.Response:
-        if token != self.token:
-            return _json_response({"ok": False, "error_code": 401,
-                                   "description": "Unauthorized"}, 401)
-        for stored in self._files.values():
-            if stored.file_path == file_path:
-                return web.Response(body=stored.data,
-                                    content_type=stored.mime_type or "application/octet-stream")
-        return _json_response({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
 
     async def _control(self, request: web.Request, action: str) -> web.Response:
         """The HTTP face of the driving and inspection methods, for a separate process."""
@@ -195,6 +196,8 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods):
                     "unanswered_callbacks": self.unanswered_callbacks(),
                     "answered_callbacks": self.answered_callbacks,
                     "commands": [[list(k), v] for k, v in self.commands.items()],
+                    "flood_violations": self.flood_violations, "dropped": self.dropped,
+                    "duplicates": len(self._duplicates), "webhook_counts": self.webhook_counts(),
                 }
             elif action == "messages_to":
                 result = self.messages_to(int(args["chat_id"]),
@@ -207,11 +210,11 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods):
                            "caption": r["caption"], "reply_markup": r["reply_markup"],
                            "photo": r["photo"] is not None}
                           for r in history[int(args.get("since", 0)):]]
+            elif action == "wait_for_sent":
+                result = len(await self.wait_for_sent(int(args.get("count", 1))))
             elif action == "deliver_pending_webhooks":
                 result = await self.deliver_pending_webhooks()
-            elif action in ("user_sends_text", "user_presses", "user_blocks_bot",
-                            "user_unblocks_bot", "enqueue_raw_update", "set_webhook_target",
-                            "fail_next", "register_chat"):
+            elif action in _PLAIN_ACTIONS:
                 result = getattr(self, action)(**args)
             else:
                 return _json_response({"ok": False, "description": f"no action {action!r}"}, 404)

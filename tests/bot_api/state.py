@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +17,11 @@ from .rules import DEFAULT_UPDATE_TYPES
 
 @dataclass
 class StoredFile:
-    """A file the bot sent, as getFile and the file download find it."""
+    """A file the bot sent, to be found again by its file_id."""
 
     file_id: str
     file_unique_id: str
     data: bytes
-    file_path: str
     mime_type: str | None
     filename: str | None
     size: tuple[int, int] | None = None
@@ -38,6 +38,36 @@ class Fault:
 
 
 @dataclass
+class FractionFault:
+    """fail_fraction: refuse about ``fraction`` of the calls, drawn from a seeded generator so
+    that the same sequence of calls meets the same refusals in every run."""
+
+    fraction: float
+    status: int
+    description: str
+    parameters: dict[str, Any] | None
+    rng: random.Random
+
+
+@dataclass
+class Drop:
+    """drop_next: close the connection instead of answering, ``times`` more times."""
+
+    times: int
+    processed: bool
+
+
+@dataclass
+class Flood:
+    """flood: every send-like call (to ``chat_id``, or any chat) is refused with 429 until
+    ``until`` (time.monotonic); ``told_at`` is when the first 429 was answered."""
+
+    until: float
+    chat_id: int | None
+    told_at: float | None = None
+
+
+@dataclass
 class Pending:
     """An update waiting to be fetched or posted (``raw``: given to enqueue_raw_update)."""
 
@@ -49,7 +79,11 @@ class Pending:
 
 @dataclass
 class Webhook:
-    """The webhook setWebhook (or set_webhook_target) set."""
+    """The webhook setWebhook (or set_webhook_target[s]) set.
+
+    ``urls`` holds more than ``url`` when set_webhook_targets put a load balancer in front of
+    several bot replicas: each delivery goes to the next one in turn.
+    """
 
     url: str
     secret: str | None
@@ -57,6 +91,16 @@ class Webhook:
     allowed_updates: list[str] | None = None
     last_error_date: int | None = None
     last_error_message: str | None = None
+    urls: list[str] = field(default_factory=list)
+    turn: int = 0
+
+    def next_url(self) -> str:
+        """The target of the next delivery (round-robin over ``urls``)."""
+        if not self.urls:
+            return self.url
+        url = self.urls[self.turn % len(self.urls)]
+        self.turn += 1
+        return url
 
 
 @dataclass
@@ -69,6 +113,8 @@ class Chat:
     blocked: bool = False
     last_message_id: int = 0
     history: dict[int, dict[str, Any]] = field(default_factory=dict)  # message_id -> record
+    #: what the bot's last send said, until the user writes or presses (see duplicates())
+    last_send: tuple[Any, ...] | None = None
 
     @property
     def obj(self) -> dict[str, Any]:
@@ -112,7 +158,6 @@ class EmulatorState:
         #: every update ever made, by update_id (to re-deliver one verbatim)
         self.updates: dict[int, dict[str, Any]] = {}
         self.chat_actions: list[tuple[int, str]] = []
-        self.descriptions: dict[tuple[str, str], str] = {}  # (kind, language_code) -> text
 
         self._chats: dict[int, Chat] = {}
         self._queue: collections.deque[Pending] = collections.deque()
@@ -121,6 +166,18 @@ class EmulatorState:
         self._callbacks: dict[str, dict[str, Any]] = {}  # id -> callback_query, oldest first
         self._callback_ids = itertools.count(4_611_686_018_427_387_904 + 1)
         self._faults: dict[str, collections.deque[Fault]] = {}
+        self._fractions: dict[str, FractionFault] = {}
+        self._drops: dict[str, collections.deque[Drop]] = {}
+        self._floods: list[Flood] = []
+        #: send-like calls that came in a flood window after its first 429 (a bot's mistake)
+        self.flood_violations: list[dict[str, Any]] = []
+        #: calls drop_next answered by closing the connection
+        self.dropped: list[dict[str, Any]] = []
+        self._duplicates: list[dict[str, Any]] = []
+        #: every webhook POST: update_id, url, status (0: the connection failed)
+        self.webhook_posts: list[dict[str, Any]] = []
+        self._webhook_wakeup: asyncio.Event | None = None
+        self._pump: asyncio.Task[None] | None = None
         self._files: dict[str, StoredFile] = {}  # file_id (every photo size too) -> file
         self._file_ids = itertools.count(1)
         self._webhook: Webhook | None = None
@@ -145,9 +202,19 @@ class EmulatorState:
             self._wake()
         return update_id
 
+    def _replace_webhook(self, webhook: Webhook | None) -> None:
+        """Set or delete the webhook; a pump delivering to the old one stops."""
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
+        self._webhook = webhook
+        self._wake()  # a waiting getUpdates now answers 409, as Telegram's would
+
     def _wake(self) -> None:
         if self._wakeup is not None:
             self._wakeup.set()
+        if self._webhook_wakeup is not None:
+            self._webhook_wakeup.set()
 
     def _confirm(self, offset: int) -> None:
         queue = self._queue
