@@ -408,7 +408,7 @@ async def test_the_webhook_refuses_what_is_not_an_update(
 
 async def test_polling_does_not_take_over_a_webhook(
         settings: Settings, app: App, emulator: BotAPIEmulator) -> None:
-    emulator.set_webhook_target("https://coach.example.be/telegram", "other-secret")
+    emulator.set_webhook_target("http://127.0.0.1:9/telegram", "other-secret")  # elsewhere
     with pytest.raises(WebhookInUse, match="--replace-webhook"):
         async with TelegramBot(telegram_settings(settings, emulator), app):
             pass
@@ -425,3 +425,42 @@ async def test_an_update_the_library_cannot_parse_blocks_nobody(
     async with app.db.transaction() as tx:
         counts = await inbox.counts(tx)
     assert counts == {"poison": 1, "done": 1}
+
+
+async def test_a_global_flood_sends_nothing_in_the_window_and_everything_after_in_order(
+        bot: TelegramBot, emulator: BotAPIEmulator) -> None:
+    chats = [CHAT, CHAT + 1, CHAT + 2]
+    emulator.flood(1.5)
+    started = asyncio.get_running_loop().time()
+    for chat in chats:
+        emulator.user_sends_text(chat, "/start")  # two messages each: greeting, language
+    for chat in chats:
+        messages = await settle(emulator, asks("In welke taal"), chat)
+        assert [m["text"][:4] for m in messages] == ["Dag!", "In w"]  # in order per chat
+    assert asyncio.get_running_loop().time() - started >= 1.5
+    # Calls already on the wire when the first 429 came back arrive just after it (the
+    # other chats' first messages); once the bot knows, nothing more until the window ends.
+    late = [v for v in emulator.flood_violations if v["at"] > 0.05]
+    assert late == [] and len(emulator.flood_violations) < len(chats)
+
+
+async def test_a_reply_lost_on_the_way_back_is_not_resent_and_the_old_button_asks_again(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    messages = await onboard(emulator)
+    question_1 = messages[-1]
+    emulator.drop_next("sendMessage", processed=False)  # written, then the connection broke
+    press(emulator, question_1, question_1["reply_markup"]["inline_keyboard"][0][0]["text"])
+    async with asyncio.timeout(10):
+        while not emulator.dropped:  # the bot's reply was written and went nowhere
+            await asyncio.sleep(0.01)  # the emulator has no event for a dropped call
+    await app.inbox.idle()
+    await app.sender.settled()
+    async with app.db.session() as session:
+        last = (await session.execute(
+            sa.select(OutboxMessage).order_by(OutboxMessage.id.desc())  # type: ignore[union-attr]
+            .where(OutboxMessage.external_id == str(CHAT)))).scalars().first()
+    assert last is not None and last.status == "uncertain"
+    # The question kept its buttons; tapping it again brings the next question back.
+    assert emulator.messages_to(CHAT)[-1]["reply_markup"] is not None
+    press(emulator, question_1, question_1["reply_markup"]["inline_keyboard"][0][0]["text"])
+    await settle(emulator, asks("Vraag 2 van 26"))

@@ -112,7 +112,7 @@ class Reader:
             if handled.notice:
                 return  # the notice row answers the press, as its pop-up
             await _cosmetic(query.answer(), "answer button press", query.id)
-            if not handled.failed and handled.rows:
+            if handled.delivered:  # else the person still needs the old question's buttons
                 await _cosmetic(_show_choice(self.bot, query), "mark the answer", query.id)
 
         return Interpreted(inbound, after)
