@@ -65,6 +65,14 @@ async def settle(emu: BotAPIEmulator, predicate: Callable[[Messages], bool],
             await emu.wait_for_sent(done + 1, chat_id=chat_id)
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for something the emulator records without an event (a dropped connection,
+    an error answer): checked every 10 ms, for at most 10 s."""
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110  (no event to wait on)
+            await asyncio.sleep(0.01)
+
+
 def asks(prefix: str) -> Callable[[Messages], bool]:
     """The last message starts with ``prefix`` and carries buttons."""
     return lambda ms: bool(ms) and (ms[-1]["text"] or "").startswith(prefix) and bool(
@@ -214,6 +222,7 @@ async def test_a_duplicated_update_is_processed_once(bot: TelegramBot, app: App,
 async def test_a_blocked_bot_stops_sending_and_unblocking_resumes(
         one_at_a_time: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
     await onboard(emulator)
+    await app.inbox.idle()  # the last answer is marked on its question before the block
     emulator.user_blocks_bot(CHAT)
     emulator.user_sends_text(CHAT + 1, "/start")  # another user's turn proves we moved on
     await settle(emulator, asks("In welke taal"), CHAT + 1)
@@ -238,6 +247,7 @@ async def test_a_403_while_sending_marks_the_user_and_keeps_the_message(
     emulator.fail_next("sendMessage", status=403,
                        description="Forbidden: bot was blocked by the user")
     emulator.user_sends_text(CHAT, "/help")
+    await until(lambda: bool(emulator.errors))  # the /help answer met the 403
     emulator.user_sends_text(CHAT + 1, "/start")
     await settle(emulator, asks("In welke taal"), CHAT + 1)
     async with app.db.session() as session:
@@ -450,9 +460,7 @@ async def test_a_reply_lost_on_the_way_back_is_not_resent_and_the_old_button_ask
     question_1 = messages[-1]
     emulator.drop_next("sendMessage", processed=False)  # written, then the connection broke
     press(emulator, question_1, question_1["reply_markup"]["inline_keyboard"][0][0]["text"])
-    async with asyncio.timeout(10):
-        while not emulator.dropped:  # the bot's reply was written and went nowhere
-            await asyncio.sleep(0.01)  # the emulator has no event for a dropped call
+    await until(lambda: bool(emulator.dropped))  # the reply was written and went nowhere
     await app.inbox.idle()
     await app.sender.settled()
     async with app.db.session() as session:
