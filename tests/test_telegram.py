@@ -472,3 +472,19 @@ async def test_a_reply_lost_on_the_way_back_is_not_resent_and_the_old_button_ask
     assert emulator.messages_to(CHAT)[-1]["reply_markup"] is not None
     press(emulator, question_1, question_1["reply_markup"]["inline_keyboard"][0][0]["text"])
     await settle(emulator, asks("Vraag 2 van 26"))
+
+
+async def test_a_nul_byte_is_cleaned_at_the_edge(bot: TelegramBot, app: App,
+                                                 emulator: BotAPIEmulator) -> None:
+    """PostgreSQL cannot store NUL in text: it never gets past the channel."""
+    emulator.user_sends_text(CHAT, "/start")
+    messages = await settle(emulator, asks("In welke taal"))
+    press(emulator, messages[-1], "Nederlands")
+    messages = await settle(emulator, asks("Om je tips"))
+    press(emulator, messages[-1], "Ja, dat is oké")
+    await settle(emulator, says("Hoe heet je zaak?"))
+    emulator.user_sends_text(CHAT, "Bakkerij\x00 De\x07witte")
+    await settle(emulator, says("In welke gemeente"))
+    async with app.db.session() as session:
+        person = (await session.execute(sa.select(Shopkeeper))).scalar_one()
+    assert person.shop_name == "Bakkerij Dewitte"
