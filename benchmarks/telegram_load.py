@@ -297,10 +297,17 @@ def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
     return [row[0] for row in rows if len(row) == 1 and not row[0]["text"].startswith("⏸")]
 
 
+def assessment_questions() -> int:
+    """How many questions the shipped assessment asks; the driver answers them all (none is
+    skipped for a food shop of 2 to 4 people)."""
+    from flows.loader import load_library
+    return len(load_library(ROOT / "flows")["assessment"].questions())
+
+
 SCRIPT: list[tuple[str, str]] = [
     ("text", "/start"), ("press", "Nederlands"), ("press", "Ja, dat is oké"),
     ("text", "Winkel {chat}"), ("text", "Kortrijk"), ("press", "Voeding"),
-    ("press", "2 tot 4"), *[("press", "*")] * 24,
+    ("press", "2 tot 4"), *[("press", "*")] * assessment_questions(),
 ]
 
 
@@ -453,8 +460,9 @@ async def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--stored", type=int, default=10_000)
-    parser.add_argument("--baseline-texts", type=int, default=31,
-                        help="texts per user for the echo bot (31 = one journey's updates)")
+    parser.add_argument("--baseline-texts", type=int, default=len(SCRIPT),
+                        help="texts per user for the echo bot (default: one journey's "
+                             f"updates, {len(SCRIPT)})")
     parser.add_argument("--rate", type=float, default=100.0, help="paced phase: updates/s")
     parser.add_argument("--rate-users", type=int, default=100)
     parser.add_argument("--rate-steps", type=int, default=12)

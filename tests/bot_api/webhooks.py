@@ -33,6 +33,13 @@ def _chat_of(update: dict[str, Any]) -> int | None:
     return None
 
 
+def _check_loopback(urls: list[str]) -> None:
+    """The emulator posts to this machine only (a test must never reach a real server)."""
+    for url in urls:
+        if urlsplit(url).hostname not in LOOPBACK_HOSTS:
+            raise ValueError(f"refusing to post to {url}: not a loopback address")
+
+
 def _release(tasks: set[asyncio.Task[None]], busy: set[object], chat: object,
              posting: set[int], update_id: int,
              wakeup: asyncio.Event) -> Callable[[asyncio.Task[None]], None]:
@@ -63,6 +70,7 @@ class WebhookDelivery(EmulatorState):
         """Deliver updates by POST to ``urls`` in turn, as a load balancer in front of
         several bot replicas would.
 
+        Any URL may be set (as setWebhook would), but only loopback ones are posted to.
         Without ``auto``, nothing is posted until ``deliver_pending_webhooks`` is awaited.
         With ``auto``, a background pump posts each update as it is queued, up to the
         webhook's max_connections at once but one at a time per chat (so one chat's updates
@@ -75,9 +83,8 @@ class WebhookDelivery(EmulatorState):
             raise ValueError("no webhook URL given")
         if secret is not None and not SECRET_RE.fullmatch(secret):
             raise ValueError("secret token: 1-256 characters of A-Z, a-z, 0-9, _ and -")
-        for url in targets:
-            if urlsplit(url).hostname not in LOOPBACK_HOSTS:
-                raise ValueError(f"refusing to post to {url}: not a loopback address")
+        if auto:
+            _check_loopback(targets)
         old = self._webhook
         webhook = Webhook(targets[0], secret, urls=targets)
         if old is not None:
@@ -101,6 +108,10 @@ class WebhookDelivery(EmulatorState):
             raise RuntimeError("no webhook is set")
         if self._pump is not None:
             raise RuntimeError("the webhook is delivered automatically (auto=True)")
+        try:
+            _check_loopback(webhook.urls or [webhook.url])
+        except ValueError as error:
+            raise RuntimeError(str(error)) from None
         statuses: list[int] = []
         while self._queue and self._webhook is webhook:
             pending = self._queue[0]
