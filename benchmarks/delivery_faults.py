@@ -43,6 +43,14 @@ from telegram_load import (
     wait_ready,
 )
 
+
+class PatientEmulator(Emulator):
+    """Users wait as long as it takes: a stall is judged by the whole run (``--stall``), not
+    by one reply that comes late behind the retries and the bot's rate limit."""
+
+    request_timeout = None
+
+
 #: Outbox statuses after which the sender does nothing more with a row.
 FINAL = ("sent", "failed", "uncertain")
 
@@ -79,7 +87,7 @@ class Run:
     outbox: dict[str, tuple[int, int]] = field(default_factory=dict)  # status: (rows, retries)
 
 
-async def journey(emulator: Emulator, chat_id: int, run: Run, rng: random.Random) -> None:
+async def journey(emulator: PatientEmulator, chat_id: int, run: Run, rng: random.Random) -> None:
     """One shopkeeper's whole journey; a step that can no longer be taken breaks it."""
     try:
         await shopkeeper(emulator, chat_id, run.figures, rng, len(SCRIPT))
@@ -91,7 +99,7 @@ async def journey(emulator: Emulator, chat_id: int, run: Run, rng: random.Random
         run.completed += 1
 
 
-async def kill_and_restart(emulator: Emulator, bots: list[asyncio.subprocess.Process],
+async def kill_and_restart(emulator: PatientEmulator, bots: list[asyncio.subprocess.Process],
                            folder: str, env: dict[str, str], run: Run, log: BinaryIO) -> None:
     """SIGKILL the bot once the mark of updates is reached, restart it at once, and time the
     first message sent (or edited) after the restart."""
@@ -136,7 +144,7 @@ async def faulty_run(users: int, fail: float, kill_fraction: float, stall: float
     run = Run(users, WatchedFigures(int(kill_fraction * users * len(SCRIPT))))
     with tempfile.TemporaryDirectory() as folder:
         db_path = Path(folder) / "faults.sqlite3"
-        async with Emulator() as emulator:
+        async with PatientEmulator() as emulator:
             env = bot_env(db_path, emulator.base_url)
             bots = [await start_bot(folder, env, log=log)]
             try:
