@@ -1,8 +1,9 @@
 """Turns per second through the shopkeeper conversation alone (no Telegram, no HTTP).
 
 N users go through onboarding and the whole assessment concurrently, each turn through
-``ShopkeeperChat.handle`` with its database transaction and outbox, delivery a no-op.
-Shows what the use case and storage cost, apart from any channel.
+``Dispatcher.handle`` with its database transaction and outbox, and the outbox sender's
+bookkeeping (claimed → sending → sent) around a channel that does nothing. Shows what the use
+case, storage and delivery bookkeeping cost, apart from any platform.
 
     .venv/bin/python benchmarks/conversation_turns.py --users 200 [--url postgresql://...]
 """
@@ -18,20 +19,28 @@ from pathlib import Path
 
 from bot.app import build
 from bot.config import Settings
-from flows.messages import Reply
-from handlers.inbound import Delivery, Inbound, Report
+from bot.delivery.limiter import RateLimiter
+from bot.delivery.outcomes import Pace
+from flows.messages import Outbound, Reply
+from handlers.inbound import Inbound
 
-ANSWERS = ["Nederlands", "ja", "Winkel", "Kortrijk", "voeding", "2 tot 4"] + ["1"] * 24
+ANSWERS = ["Nederlands", "ja", "Winkel", "Kortrijk", "voeding", "2 tot 4"] + ["1"] * 26
 
 
-async def deliver(deliveries: list[Delivery]) -> Report:
-    return Report(deliveries)
+class Nowhere:
+    """A channel that delivers instantly (the sender's channel protocol)."""
+
+    async def send(self, to: str, message: Outbound, *, lang: str, done: int,
+                   pace: Pace) -> None:
+        await pace()
 
 
 async def run(url: str, users: int, charts: Path) -> tuple[int, float, list[float]]:
     settings = Settings(database_url=url, charts_dir=charts,
                         telegram_api_base_url="http://127.0.0.1:9/bot", log_level="WARNING")
     app = await build(settings)
+    app.sender.add_channel("bench", Nowhere(), RateLimiter(rate=1e9, burst=10**6,
+                                                         chat_rate=1e9, chat_burst=10**6))
     latencies: list[float] = []
 
     async def user(i: int) -> None:
@@ -39,11 +48,12 @@ async def run(url: str, users: int, charts: Path) -> tuple[int, float, list[floa
         steps += [Inbound("bench", str(i), reply=Reply(text=a)) for a in ANSWERS]
         for inbound in steps:
             start = time.perf_counter()
-            await app.shopkeeper.handle(inbound, deliver=deliver)
+            await app.dispatcher.handle(inbound)
             latencies.append(time.perf_counter() - start)
 
     began = time.perf_counter()
     await asyncio.gather(*(user(i) for i in range(users)))
+    await app.sender.settled()
     seconds = time.perf_counter() - began
     await app.close()
     return users * (len(ANSWERS) + 1), seconds, latencies

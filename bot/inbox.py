@@ -91,18 +91,19 @@ class Inbox:
         self._spawn(self._drain(channel, chat))
 
     async def _drain(self, channel: str, chat: str) -> None:
+        """Handle the chat's pending updates in order. Updates stored meanwhile by this
+        process are picked up by one more look; another process drains its own."""
         key = (channel, chat)
         try:
             while True:
                 self._again.discard(key)
                 async with self.db.transaction() as tx:
-                    row = await inbox.next_of_chat(tx, channel=channel, chat=chat)
-                if row is None:
-                    if key in self._again:
-                        continue
+                    rows = await inbox.pending_of_chat(tx, channel=channel, chat=chat)
+                for row in rows:
+                    async with self._gate:
+                        await self.handle(row)
+                if key not in self._again:
                     return
-                async with self._gate:
-                    await self.handle(row)
         except Exception:  # the database is away: recover() tries again later
             log.exception("could not handle the updates of %s:%s now", channel, chat)
         finally:

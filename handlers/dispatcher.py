@@ -8,7 +8,6 @@ hand the rows to the sender, which delivers them right away.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -51,8 +50,8 @@ class Sender(Protocol):
     def lease(self) -> datetime:
         """Until when a row claimed now is this sender's."""
 
-    async def deliver(self, rows: list[OutboxRecord]) -> None:
-        """Deliver one chat's claimed rows, in order."""
+    async def deliver(self, rows: list[OutboxRecord]) -> bool:
+        """Deliver one chat's claimed rows, in order; True when all went out."""
 
     def wake(self) -> None:
         """Rows are queued: look for them soon."""
@@ -60,12 +59,14 @@ class Sender(Protocol):
 
 @dataclass(slots=True)
 class Handled:
-    """How a turn went: the rows to deliver now, and whether one of them is a notice that
-    answers the person's button press (channels then leave the press to the outbox)."""
+    """How a turn went: the rows to deliver now, whether one of them is a notice that
+    answers the person's button press (channels then leave the press to the outbox), and
+    whether everything it said went out."""
 
     rows: list[OutboxRecord] = field(default_factory=list)
     notice: bool = False
     failed: bool = False
+    delivered: bool = False
 
 
 After = Callable[[Handled], Awaitable[None]]
@@ -103,15 +104,16 @@ class Dispatcher:
         """Answer one inbound message and deliver the answer.
 
         ``inbox_row`` is the stored update it came from (claimed in the turn's transaction,
-        so it is handled once across processes); ``after`` runs beside the delivery (a
-        channel's cosmetic calls, like rewriting the answered question).
+        so it is handled once across processes); ``after`` runs once the answer is out (a
+        channel's cosmetic calls, like rewriting the answered question, which must not
+        happen when the next question did not arrive).
         """
         async with self.locks.hold(inbound.address):
             handled = await self._attempts(inbound, inbox_row)
-            if after is not None:  # beside the delivery: neither waits for the other
-                await asyncio.gather(self.sender.deliver(handled.rows), after(handled))
-            elif handled.rows:
-                await self.sender.deliver(handled.rows)
+            if handled.rows:
+                handled.delivered = await self.sender.deliver(handled.rows)
+            if after is not None:
+                await after(handled)
             return handled
 
     async def _attempts(self, inbound: Inbound, inbox_row: int | None) -> Handled:
@@ -187,7 +189,8 @@ class Dispatcher:
         owner = turn.shopkeeper.id if turn.shopkeeper is not None else None
         ids = await outbox.record(turn.tx, shopkeeper_id=owner, channel=inbound.channel,
                                   external_id=inbound.external_id, payloads=payloads,
-                                  sending_until=lease, claimed_by=self.sender.id)
+                                  sending_until=lease,
+                                  claimed_by=self.sender.id if lease else None)
         notice = any(m.notice for m in messages) and turn.press is not None
         if lease is None:
             self.sender.wake()

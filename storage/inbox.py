@@ -22,11 +22,11 @@ from storage.tables import INBOX, InboxStatus, utcnow
 #: A turn that failed this many times is poison: skipped, kept, logged once.
 MAX_ATTEMPTS = 3
 
-_NEXT_OF_CHAT = (
+_PENDING_OF_CHAT = (
     sa.select(*INBOX_COLUMNS)
     .where(INBOX.c.status == InboxStatus.PENDING, INBOX.c.channel == sa.bindparam("channel"),
            INBOX.c.chat == sa.bindparam("chat"))
-    .order_by(INBOX.c.seq, INBOX.c.id).limit(1))
+    .order_by(INBOX.c.seq, INBOX.c.id).limit(100))
 _DONE = (sa.update(INBOX)
          .where(INBOX.c.id == sa.bindparam("row_id"), INBOX.c.status == InboxStatus.PENDING)
          .values(status=InboxStatus.DONE, handled_at=sa.bindparam("now"))
@@ -67,10 +67,11 @@ async def store(tx: AsyncConnection, *, channel: str,
     return ids
 
 
-async def next_of_chat(tx: AsyncConnection, *, channel: str, chat: str) -> InboxRecord | None:
-    """The chat's oldest pending update."""
-    row = (await tx.execute(_NEXT_OF_CHAT, {"channel": channel, "chat": chat})).first()
-    return InboxRecord(*row) if row is not None else None
+async def pending_of_chat(tx: AsyncConnection, *, channel: str,
+                          chat: str) -> list[InboxRecord]:
+    """The chat's pending updates, oldest first (at most 100 at a time)."""
+    result = await tx.execute(_PENDING_OF_CHAT, {"channel": channel, "chat": chat})
+    return [InboxRecord(*row) for row in result.all()]
 
 
 async def by_id(tx: AsyncConnection, *, row_id: int) -> InboxRecord | None:

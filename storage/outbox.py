@@ -103,12 +103,14 @@ async def mark_sending(tx: AsyncConnection, *, message_id: int) -> bool:
 
 
 async def mark_sent(tx: AsyncConnection, *, ids: Collection[int]) -> None:
-    """Delivered. Also over ``uncertain``: a lease that ran out while the send succeeded."""
+    """Delivered. From ``claimed`` too (a notice shown as a pop-up makes no message call),
+    and over ``uncertain`` (a lease that ran out while the send succeeded)."""
     if ids:
         await tx.execute(
             sa.update(OUTBOX)
             .where(OUTBOX.c.id.in_(list(ids)),
-                   OUTBOX.c.status.in_((OutboxStatus.SENDING, OutboxStatus.UNCERTAIN)))
+                   OUTBOX.c.status.in_((OutboxStatus.CLAIMED, OutboxStatus.SENDING,
+                                        OutboxStatus.UNCERTAIN)))
             .values(status=OutboxStatus.SENT, sent_at=utcnow(), lease_until=None,
                     attempts=OUTBOX.c.attempts + 1, error=None))
 

@@ -65,6 +65,14 @@ async def settle(emu: BotAPIEmulator, predicate: Callable[[Messages], bool],
             await emu.wait_for_sent(done + 1, chat_id=chat_id)
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for something the emulator records without an event (a dropped connection,
+    an error answer): checked every 10 ms, for at most 10 s."""
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110  (no event to wait on)
+            await asyncio.sleep(0.01)
+
+
 def asks(prefix: str) -> Callable[[Messages], bool]:
     """The last message starts with ``prefix`` and carries buttons."""
     return lambda ms: bool(ms) and (ms[-1]["text"] or "").startswith(prefix) and bool(
@@ -214,6 +222,7 @@ async def test_a_duplicated_update_is_processed_once(bot: TelegramBot, app: App,
 async def test_a_blocked_bot_stops_sending_and_unblocking_resumes(
         one_at_a_time: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
     await onboard(emulator)
+    await app.inbox.idle()  # the last answer is marked on its question before the block
     emulator.user_blocks_bot(CHAT)
     emulator.user_sends_text(CHAT + 1, "/start")  # another user's turn proves we moved on
     await settle(emulator, asks("In welke taal"), CHAT + 1)
@@ -238,6 +247,7 @@ async def test_a_403_while_sending_marks_the_user_and_keeps_the_message(
     emulator.fail_next("sendMessage", status=403,
                        description="Forbidden: bot was blocked by the user")
     emulator.user_sends_text(CHAT, "/help")
+    await until(lambda: bool(emulator.errors))  # the /help answer met the 403
     emulator.user_sends_text(CHAT + 1, "/start")
     await settle(emulator, asks("In welke taal"), CHAT + 1)
     async with app.db.session() as session:
@@ -408,7 +418,7 @@ async def test_the_webhook_refuses_what_is_not_an_update(
 
 async def test_polling_does_not_take_over_a_webhook(
         settings: Settings, app: App, emulator: BotAPIEmulator) -> None:
-    emulator.set_webhook_target("https://coach.example.be/telegram", "other-secret")
+    emulator.set_webhook_target("http://127.0.0.1:9/telegram", "other-secret")  # elsewhere
     with pytest.raises(WebhookInUse, match="--replace-webhook"):
         async with TelegramBot(telegram_settings(settings, emulator), app):
             pass
@@ -425,3 +435,56 @@ async def test_an_update_the_library_cannot_parse_blocks_nobody(
     async with app.db.transaction() as tx:
         counts = await inbox.counts(tx)
     assert counts == {"poison": 1, "done": 1}
+
+
+async def test_a_global_flood_sends_nothing_in_the_window_and_everything_after_in_order(
+        bot: TelegramBot, emulator: BotAPIEmulator) -> None:
+    chats = [CHAT, CHAT + 1, CHAT + 2]
+    emulator.flood(1.5)
+    started = asyncio.get_running_loop().time()
+    for chat in chats:
+        emulator.user_sends_text(chat, "/start")  # two messages each: greeting, language
+    for chat in chats:
+        messages = await settle(emulator, asks("In welke taal"), chat)
+        assert [m["text"][:4] for m in messages] == ["Dag!", "In w"]  # in order per chat
+    assert asyncio.get_running_loop().time() - started >= 1.5
+    # Calls already on the wire when the first 429 came back arrive just after it (the
+    # other chats' first messages); once the bot knows, nothing more until the window ends.
+    late = [v for v in emulator.flood_violations if v["at"] > 0.05]
+    assert late == [] and len(emulator.flood_violations) < len(chats)
+
+
+async def test_a_reply_lost_on_the_way_back_is_not_resent_and_the_old_button_asks_again(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    messages = await onboard(emulator)
+    question_1 = messages[-1]
+    emulator.drop_next("sendMessage", processed=False)  # written, then the connection broke
+    press(emulator, question_1, question_1["reply_markup"]["inline_keyboard"][0][0]["text"])
+    await until(lambda: bool(emulator.dropped))  # the reply was written and went nowhere
+    await app.inbox.idle()
+    await app.sender.settled()
+    async with app.db.session() as session:
+        last = (await session.execute(
+            sa.select(OutboxMessage).order_by(OutboxMessage.id.desc())  # type: ignore[union-attr]
+            .where(OutboxMessage.external_id == str(CHAT)))).scalars().first()
+    assert last is not None and last.status == "uncertain"
+    # The question kept its buttons; tapping it again brings the next question back.
+    assert emulator.messages_to(CHAT)[-1]["reply_markup"] is not None
+    press(emulator, question_1, question_1["reply_markup"]["inline_keyboard"][0][0]["text"])
+    await settle(emulator, asks("Vraag 2 van 26"))
+
+
+async def test_a_nul_byte_is_cleaned_at_the_edge(bot: TelegramBot, app: App,
+                                                 emulator: BotAPIEmulator) -> None:
+    """PostgreSQL cannot store NUL in text: it never gets past the channel."""
+    emulator.user_sends_text(CHAT, "/start")
+    messages = await settle(emulator, asks("In welke taal"))
+    press(emulator, messages[-1], "Nederlands")
+    messages = await settle(emulator, asks("Om je tips"))
+    press(emulator, messages[-1], "Ja, dat is oké")
+    await settle(emulator, says("Hoe heet je zaak?"))
+    emulator.user_sends_text(CHAT, "Bakkerij\x00 De\x07witte")
+    await settle(emulator, says("In welke gemeente"))
+    async with app.db.session() as session:
+        person = (await session.execute(sa.select(Shopkeeper))).scalar_one()
+    assert person.shop_name == "Bakkerij Dewitte"

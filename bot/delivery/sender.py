@@ -133,16 +133,20 @@ class OutboxSender:
         self.channels[name] = channel
         self.limiters[name] = limiter
 
-    async def deliver(self, rows: list[OutboxRecord]) -> None:
+    async def deliver(self, rows: list[OutboxRecord]) -> bool:
         """Deliver one chat's claimed rows in order; stop at the first that does not go
-        out and give the rest back."""
+        out and give the rest back. True when every row went out."""
+        everything = True
         for index, row in enumerate(rows):
-            if await self._send(row) is _Result.STOPPED:
+            result = await self._send(row)
+            everything = everything and result is _Result.SENT
+            if result is _Result.STOPPED:
                 rest = [r.id for r in rows[index + 1:]]
                 if rest:
                     async with self.db.transaction() as tx:
                         await outbox.release(tx, ids=rest)
-                return
+                return False
+        return everything
 
     # -- scheduled work -----------------------------------------------------------------
 

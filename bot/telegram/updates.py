@@ -3,7 +3,7 @@
 Updates are stored as the raw JSON Telegram sent, before python-telegram-bot parses them,
 so an update the library cannot parse is stored too, and becomes poison instead of being
 fetched again and again. Text is cleaned at this edge: a NUL byte (which PostgreSQL cannot
-store) or another control character never reaches a flow.
+store in text) or another control character never reaches a flow.
 """
 
 from __future__ import annotations
@@ -28,15 +28,10 @@ CHANNEL = "telegram"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def clean(value: Any) -> Any:
-    """``value`` with control characters removed from every string in it."""
-    if isinstance(value, str):
-        return _CONTROL.sub("", value)
-    if isinstance(value, dict):
-        return {key: clean(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [clean(item) for item in value]
-    return value
+def clean(text: str) -> str:
+    """``text`` without control characters. (The raw update is stored as JSON, where they
+    are escaped; only what a flow reads is cleaned.)"""
+    return _CONTROL.sub("", text)
 
 
 def received(raw: Any) -> Received | None:
@@ -45,7 +40,7 @@ def received(raw: Any) -> Received | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
         return None
     return Received(key=str(raw["update_id"]), chat=_chat_of(raw), seq=raw["update_id"],
-                    payload=clean(raw))
+                    payload=raw)
 
 
 def _chat_of(raw: dict[str, Any]) -> str | None:
@@ -91,7 +86,7 @@ class Reader:
         message = update.message
         if message is None or chat is None or chat.type != chat.PRIVATE:
             return None  # groups, channels, edits: not a conversation with a shopkeeper
-        text = message.text or ""
+        text = clean(message.text or "")
         if text.startswith("/") and len(text) > 1:
             word, _, argument = text[1:].partition(" ")
             command = word.split("@", 1)[0].lower()
@@ -112,7 +107,7 @@ class Reader:
             if handled.notice:
                 return  # the notice row answers the press, as its pop-up
             await _cosmetic(query.answer(), "answer button press", query.id)
-            if not handled.failed and handled.rows:
+            if handled.delivered:  # else the person still needs the old question's buttons
                 await _cosmetic(_show_choice(self.bot, query), "mark the answer", query.id)
 
         return Interpreted(inbound, after)
