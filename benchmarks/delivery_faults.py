@@ -87,7 +87,7 @@ class Run:
     outbox: dict[str, tuple[int, int]] = field(default_factory=dict)  # status: (rows, retries)
 
 
-async def journey(emulator: PatientEmulator, chat_id: int, run: Run, rng: random.Random) -> None:
+async def journey(emulator: Emulator, chat_id: int, run: Run, rng: random.Random) -> None:
     """One shopkeeper's whole journey; a step that can no longer be taken breaks it."""
     try:
         await shopkeeper(emulator, chat_id, run.figures, rng, len(SCRIPT))
@@ -99,7 +99,7 @@ async def journey(emulator: PatientEmulator, chat_id: int, run: Run, rng: random
         run.completed += 1
 
 
-async def kill_and_restart(emulator: PatientEmulator, bots: list[asyncio.subprocess.Process],
+async def kill_and_restart(emulator: Emulator, bots: list[asyncio.subprocess.Process],
                            folder: str, env: dict[str, str], run: Run, log: BinaryIO) -> None:
     """SIGKILL the bot once the mark of updates is reached, restart it at once, and time the
     first message sent (or edited) after the restart."""
