@@ -43,6 +43,14 @@ from telegram_load import (
     wait_ready,
 )
 
+
+class PatientEmulator(Emulator):
+    """Users wait as long as it takes: a stall is judged by the whole run (``--stall``), not
+    by one reply that comes late behind the retries and the bot's rate limit."""
+
+    request_timeout = None
+
+
 #: Outbox statuses after which the sender does nothing more with a row.
 FINAL = ("sent", "failed", "uncertain")
 
@@ -136,7 +144,7 @@ async def faulty_run(users: int, fail: float, kill_fraction: float, stall: float
     run = Run(users, WatchedFigures(int(kill_fraction * users * len(SCRIPT))))
     with tempfile.TemporaryDirectory() as folder:
         db_path = Path(folder) / "faults.sqlite3"
-        async with Emulator() as emulator:
+        async with PatientEmulator() as emulator:
             env = bot_env(db_path, emulator.base_url)
             bots = [await start_bot(folder, env, log=log)]
             try:

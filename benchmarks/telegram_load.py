@@ -151,7 +151,12 @@ class Figures:
 
 
 class Emulator:
-    """The emulator in its own process, driven over HTTP."""
+    """The emulator in its own process, driven over HTTP.
+
+    ``request_timeout``: how long one control call (a user waiting for a reply) may take.
+    """
+
+    request_timeout: float | None = 120.0
 
     async def __aenter__(self) -> Emulator:
         self.process = await asyncio.create_subprocess_exec(
@@ -162,7 +167,8 @@ class Emulator:
         self.port = int(line.rsplit(":", 1)[1])
         self.base_url = f"http://127.0.0.1:{self.port}/bot"
         self.http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=120))
+            connector=aiohttp.TCPConnector(limit=0),
+            timeout=aiohttp.ClientTimeout(total=self.request_timeout))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
