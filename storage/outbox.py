@@ -21,11 +21,18 @@ from storage.tables import OUTBOX, UNFINISHED, OutboxKind, OutboxStatus, utcnow
 
 # On the table, not the ORM class: the ORM's bulk-insert path costs several times the INSERT.
 _RECORD = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
+def _unfinished(table: sa.FromClause) -> sa.ColumnElement[bool]:
+    """``status IN ('queued', …)`` with the values written out, as in the partial index
+    ``ix_outbox_chat_open``: only then does SQLite's planner use it (bound parameters
+    would make it scan the whole table)."""
+    return table.c.status.in_([sa.literal_column(f"'{status}'") for status in UNFINISHED])
+
+
 _OPEN_OF_CHAT = (
     sa.select(OUTBOX.c.id)
     .where(OUTBOX.c.channel == sa.bindparam("channel"),
            OUTBOX.c.external_id == sa.bindparam("external_id"),
-           OUTBOX.c.status.in_(UNFINISHED), OUTBOX.c.ordered)
+           _unfinished(OUTBOX), OUTBOX.c.ordered)
     .order_by(OUTBOX.c.id).limit(50))
 _CLAIMABLE = (OutboxStatus.QUEUED, OutboxStatus.ERRORED)
 
@@ -70,7 +77,7 @@ async def claim(tx: AsyncConnection, *, lease_until: datetime, claimed_by: str, 
     row, earlier = OUTBOX.alias("row"), OUTBOX.alias("earlier")
     blocked_by = [earlier.c.channel == row.c.channel,
                   earlier.c.external_id == row.c.external_id,
-                  earlier.c.id < row.c.id, earlier.c.status.in_(UNFINISHED), earlier.c.ordered]
+                  earlier.c.id < row.c.id, _unfinished(earlier), earlier.c.ordered]
     if delivered:
         blocked_by.append(earlier.c.id.not_in(list(delivered)))
     due = [row.c.status.in_(_CLAIMABLE), row.c.next_attempt_at <= utcnow(),
