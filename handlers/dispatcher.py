@@ -67,6 +67,8 @@ class Handled:
     notice: bool = False
     failed: bool = False
     delivered: bool = False
+    #: Another process handled this update first: nothing more to do here.
+    elsewhere: bool = False
 
 
 After = Callable[[Handled], Awaitable[None]]
@@ -112,7 +114,7 @@ class Dispatcher:
             handled = await self._attempts(inbound, inbox_row)
             if handled.rows:
                 handled.delivered = await self.sender.deliver(handled.rows)
-            if after is not None:
+            if after is not None and not handled.elsewhere:
                 await after(handled)
             return handled
 
@@ -137,7 +139,7 @@ class Dispatcher:
         async with self.db.transaction() as tx:
             await isolation.lock_person(tx, inbound.address)
             if inbox_row is not None and not await inbox.mark_done(tx, row_id=inbox_row):
-                return Handled()  # another process handled it first
+                return Handled(elsewhere=True)
             if inbound.reachable is not None:
                 await self._reachable(tx, inbound)
                 return Handled()

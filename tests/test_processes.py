@@ -10,10 +10,11 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 from recording import CHAT, Recorder, reading, update
+from recording import inbound as recording_inbound
 
 from bot.app import App, build
 from bot.config import Settings
-from storage import shopkeepers
+from storage import inbox, shopkeepers
 from storage.database import Database
 from storage.tables import INBOX, RUN, SHOPKEEPER
 
@@ -112,3 +113,23 @@ async def test_one_update_delivered_to_both_replicas_is_one_turn(
         run_count = (await tx.execute(sa.select(sa.func.count()).select_from(RUN))).scalar_one()
     assert (stored, run_count) == (1, 1)
     assert sum("In welke taal" in text for text in sent_to(channels, "twice")) == 1
+
+
+async def test_only_the_replica_that_handled_an_update_makes_its_cosmetic_calls(
+        replicas: tuple[App, App]) -> None:
+    """The other replica may read the same pending update; it must not answer the press
+    again (Telegram refuses a second answer)."""
+    first, second = replicas
+    reading(first), reading(second)
+    calls: list[str] = []
+    inbound = recording_inbound("/start", "one")
+
+    async def after(handled: object) -> None:
+        calls.append("after")
+
+    async with first.db.transaction() as tx:
+        [row_id] = await inbox.store(tx, channel=CHAT, updates=[update(1, "one", "/start")])
+    assert row_id is not None
+    await asyncio.gather(first.dispatcher.handle(inbound, inbox_row=row_id, after=after),
+                         second.dispatcher.handle(inbound, inbox_row=row_id, after=after))
+    assert calls == ["after"]
