@@ -65,7 +65,7 @@ class App:
         await self.sender.expire()
         await self.inbox.recover()
         delivery = self.settings.delivery
-        jobs = ((self.sender.poll, delivery.poll_seconds),
+        jobs = ((self.sender.tick, delivery.poll_seconds),
                 (self.sender.expire, EXPIRE_SECONDS),
                 (self.sender.heartbeat, HEARTBEAT_SECONDS),
                 (self.inbox.recover, RECOVER_SECONDS),

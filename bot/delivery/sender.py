@@ -150,6 +150,12 @@ class OutboxSender:
 
     # -- scheduled work -----------------------------------------------------------------
 
+    async def tick(self) -> None:
+        """The scheduler's call: poll, unless a poll is still delivering (it picks up what
+        came due meanwhile when it chains a chat's next rows)."""
+        if not self._poll_lock.locked():
+            await self.poll()
+
     async def poll(self) -> int:
         """Claim due chat heads and deliver them, each chat's rows in turn; returns how many
         rows went through the sender. A poll already running is waited for first."""
