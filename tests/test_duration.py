@@ -18,10 +18,10 @@ from flows.messages import Reply, Step
 
 WORDS_PER_MINUTE = 238
 SECONDS_PER_INPUT = 3
-#: The programme's goal is 7 minutes from /start. Measured now: nl and en 7.1, fr 7.5 (French
-#: runs longer). This ceiling keeps today's figure from growing; getting under 7 means
-#: shorter question texts (see the report of issue 8).
-MAX_MINUTES = 7.6
+#: The programme's goal is 7 minutes from /start. Measured now (33 inputs): nl 1238 words,
+#: 6.85 minutes; en 1238 words, 6.85; fr 1239 words, 6.86. The part after the intro is about
+#: 5.7 minutes in each language, so the intro says 6.
+MAX_MINUTES = 7.0
 MAX_INPUTS = 35
 
 
