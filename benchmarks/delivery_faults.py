@@ -53,6 +53,9 @@ class PatientEmulator(Emulator):
 
 #: Outbox statuses after which the sender does nothing more with a row.
 FINAL = ("sent", "failed", "uncertain")
+#: Seconds after which a simulated person taps their answer again when no next question came
+#: (a reply whose fate the SIGKILL left uncertain is not resent by default).
+RETAP = 10.0
 
 
 class WatchedFigures(Figures):
@@ -90,7 +93,7 @@ class Run:
 async def journey(emulator: Emulator, chat_id: int, run: Run, rng: random.Random) -> None:
     """One shopkeeper's whole journey; a step that can no longer be taken breaks it."""
     try:
-        await shopkeeper(emulator, chat_id, run.figures, rng, len(SCRIPT))
+        await shopkeeper(emulator, chat_id, run.figures, rng, len(SCRIPT), retap=RETAP)
     except asyncio.CancelledError:
         raise
     except Exception as error:  # e.g. the button to press never arrived
@@ -191,6 +194,7 @@ def report(run: Run, fail: float, kill_fraction: float) -> None:
             ("retries (outbox)", outbox.get("sent", (0, 0))[1]),
             ("sent rows", outbox.get("sent", (0, 0))[0]),
             ("uncertain rows", outbox.get("uncertain", (0, 0))[0]),
+            ("taps again (people)", run.figures.retaps),
             ("failed rows", outbox.get("failed", (0, 0))[0]),
             ("rows not final", f"{sum(not_final.values())} {not_final}"),
             ("duplicates", f"{run.duplicates.total()} {dict(run.duplicates.most_common(3))}"),

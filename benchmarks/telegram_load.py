@@ -131,6 +131,7 @@ class Figures:
     driver_cpu_seconds: float = 0.0  # and for this driver (the simulated users)
     per_bot: list[int] = field(default_factory=list)  # updates each replica took (--bots)
     duplicates: int = 0  # messages sent twice in a row (emu.duplicates())
+    retaps: int = 0  # answers tapped again because the next question never came (retap)
 
     @property
     def cpu_ms_per_update(self) -> float:
@@ -321,8 +322,13 @@ SCRIPT: list[tuple[str, str]] = [
 
 
 async def shopkeeper(emulator: Emulator, chat_id: int, figures: Figures, rng: random.Random,
-                     steps: int, pace: float | None = None) -> None:
-    """One simulated shopkeeper: each step waits for the bot's reply before the next."""
+                     steps: int, pace: float | None = None,
+                     retap: float | None = None) -> None:
+    """One simulated shopkeeper: each step waits for the bot's reply before the next.
+
+    With ``retap``, a person who pressed an answer and saw no next question for that many
+    seconds taps the same answer again, as people do (the bot then asks the current
+    question again when its last message may not have arrived)."""
     await emulator.control("register_chat", chat_id=chat_id)
     sends = 0
     seen: list[dict[str, Any]] = []
@@ -343,7 +349,17 @@ async def shopkeeper(emulator: Emulator, chat_id: int, figures: Figures, rng: ra
                       else next(b for b in options if b["text"] == what))
             await emulator.control("user_presses", chat_id=chat_id,
                                    message_id=prompt["message_id"], data=button["callback_data"])
-        seen = await emulator.control("wait_for_chat", chat_id=chat_id, sends=sends + 1)
+        while True:
+            try:
+                seen = await asyncio.wait_for(emulator.control(
+                    "wait_for_chat", chat_id=chat_id, sends=sends + 1),
+                    retap if retap is not None and kind == "press" else None)
+                break
+            except TimeoutError:
+                figures.retaps += 1
+                await emulator.control("user_presses", chat_id=chat_id,
+                                       message_id=prompt["message_id"],
+                                       data=button["callback_data"])
         figures.latencies.append(time.perf_counter() - start)
         figures.updates += 1
         sends = sum(1 for _ in seen)

@@ -77,9 +77,12 @@ class TelegramChannel:
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
                    pace: Pace) -> None:
         chat_id = int(to)
-        if (message.notice and message.press and done == 0
-                and await self.answer_press(message.press, message.text)):
-            return  # shown as the press's pop-up
+        if message.notice and message.press and done == 0:
+            try:
+                if await self.answer_press(message.press, message.text):
+                    return  # shown as the press's pop-up
+            except TelegramError as exc:
+                raise _outcome(exc, 0) from exc
         calls = render.sends(message)
         for index, call in enumerate(calls):
             if index < done:
