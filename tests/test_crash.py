@@ -104,7 +104,7 @@ class Shopkeeper:
 async def drive(emu: BotAPIEmulator, people: list[Shopkeeper], until_inputs: int) -> None:
     """Let everyone answer until ``until_inputs`` answers were given in all (or all done)."""
     try:
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(120):  # generous: CI machines may be busy
             while sum(p.inputs for p in people) < until_inputs and not all(
                     p.done() for p in people):
                 if not any(p.act() for p in people):
