@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     # The Bot API puts the token in every URL: no handler may ever write it.
     logs.hide(settings.telegram_token, settings.webhook_secret)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
+    for chatty in ("alembic", "apscheduler"):  # every job run at INFO: noise in a chat
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
     try:
         result: int = args.func(args, settings)
     except FlowError as exc:
