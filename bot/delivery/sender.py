@@ -166,8 +166,8 @@ class OutboxSender:
                 rows = await outbox.claim(tx, lease_until=self.lease(), claimed_by=self.id,
                                           limit=self.settings.batch,
                                           delivered=self.marks.pending)
-            rows = [r for r in rows if r.channel in self.channels] + await self._unknown(
-                [r for r in rows if r.channel not in self.channels])
+            await self._give_back([r for r in rows if r.channel not in self.channels])
+            rows = [r for r in rows if r.channel in self.channels]
             gate = asyncio.Semaphore(self.settings.concurrency)
 
             async def chain(first: OutboxRecord) -> int:
@@ -193,12 +193,11 @@ class OutboxSender:
             current = claimed[0] if claimed else None
         return done
 
-    async def _unknown(self, rows: list[OutboxRecord]) -> list[OutboxRecord]:
+    async def _give_back(self, rows: list[OutboxRecord]) -> None:
         """Rows for a channel this process does not serve go back for one that does."""
         if rows:
             async with self.db.transaction() as tx:
                 await outbox.release(tx, ids=[r.id for r in rows])
-        return []
 
     async def expire(self) -> tuple[int, int]:
         """Rows claimed by a sender that stopped (a crash) are uncertain, or resent once
@@ -280,7 +279,7 @@ class OutboxSender:
     async def _send_row(self, row: OutboxRecord) -> _Result:
         channel = self.channels.get(row.channel)
         if channel is None:
-            await self._unknown([row])
+            await self._give_back([row])
             return _Result.STOPPED
         message = Outbound.from_data(row.payload)
         lang = str(row.payload.get("lang", DEFAULT_LANGUAGE))
