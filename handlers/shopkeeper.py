@@ -145,12 +145,16 @@ class ShopkeeperChat:
     async def _stale(self, turn: Turn) -> list[Outbound]:
         """A button of an older question changes nothing. When the last message may not
         have arrived (its delivery was uncertain or failed), the current question is asked
-        again: the person tapped the old one because they never saw the new one."""
+        again, or, after the last question, the result is shown: the person tapped the old
+        one because they never saw what came next."""
         notice = Outbound(self.texts.get(turn.lang, "stale_button"), notice=True)
         assert turn.shopkeeper is not None
-        if turn.run is not None and not await outbox.last_arrived(
-                turn.tx, shopkeeper_id=turn.shopkeeper.id):
+        if await outbox.last_arrived(turn.tx, shopkeeper_id=turn.shopkeeper.id):
+            return [notice]
+        if turn.run is not None:
             return [notice, *await self._resume(turn)]
+        if _consented(turn):
+            return [notice, *await self._results(turn)]
         return [notice]
 
     def _means(self, lang: str, reply: Reply, button: str, words: str, state: RunState) -> bool:

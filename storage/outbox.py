@@ -227,11 +227,15 @@ async def drop_unsent(tx: AsyncConnection, *, shopkeeper_id: int, reason: str) -
 
 
 async def last_arrived(tx: AsyncConnection, *, shopkeeper_id: int) -> bool:
-    """Whether the person's latest message surely arrived (or is still on its way)."""
-    status = (await tx.execute(
-        sa.select(OUTBOX.c.status).where(OUTBOX.c.shopkeeper_id == shopkeeper_id)
-        .order_by(OUTBOX.c.id.desc()).limit(1))).scalar_one_or_none()
-    return status not in (OutboxStatus.UNCERTAIN, OutboxStatus.FAILED)
+    """Whether everything the person was last told (the rows of their latest answer, which
+    share one ``created_at``) surely arrived, or is still on its way."""
+    mine = OUTBOX.c.shopkeeper_id == shopkeeper_id
+    latest = sa.select(sa.func.max(OUTBOX.c.created_at)).where(mine).scalar_subquery()
+    lost = (await tx.execute(
+        sa.select(sa.func.count()).where(
+            mine, OUTBOX.c.created_at == latest,
+            OUTBOX.c.status.in_((OutboxStatus.UNCERTAIN, OutboxStatus.FAILED))))).scalar_one()
+    return int(lost) == 0
 
 
 async def status_counts(tx: AsyncConnection) -> dict[str, int]:

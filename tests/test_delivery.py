@@ -291,3 +291,20 @@ async def test_a_second_process_on_one_sqlite_file_is_refused(
             await build(settings)
     finally:
         await app.close()
+
+
+async def test_a_result_that_may_not_have_arrived_comes_back_on_a_tap(app: App) -> None:
+    channel = recorder(app)
+    await onboard(app)
+    for _ in range(25):
+        await say(app, "2")
+    last_question = channel.to("u1")[-1]
+    channel.faults.append(MaybeDelivered("connection reset"))  # the result's first message
+    await say(app, "2")
+    await app.sender.poll()  # the rest of the result goes out; its first message is missing
+    assert "Je resultaat" not in texts_of(channel.to("u1"))
+    tap = replace(inbound("2"), reply=replace(inbound("2").reply, text=None,
+                                              choice=last_question.buttons[0].id,
+                                              ref=last_question.ref))
+    again = await handle(app, tap)
+    assert again[0].notice and "Je resultaat" in texts_of(again)
