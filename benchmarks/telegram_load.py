@@ -370,7 +370,13 @@ async def shopkeeper(emulator: Emulator, chat_id: int, figures: Figures, rng: ra
             sends = len(seen)
     if steps == len(SCRIPT):  # the result: wait for its last message
         while not any("/results" in (m["text"] or "") for m in seen[-3:]):
-            seen = await emulator.control("wait_for_chat", chat_id=chat_id, sends=sends + 1)
+            try:
+                seen = await asyncio.wait_for(emulator.control(
+                    "wait_for_chat", chat_id=chat_id, sends=sends + 1), retap)
+            except TimeoutError:  # no result yet: ask for it, as a person would
+                figures.retaps += 1
+                await emulator.control("user_sends_text", chat_id=chat_id, text="/results")
+                continue
             sends = len(seen)
 
 
