@@ -93,7 +93,7 @@ class TelegramChannel:
                     await self.bot.send_photo(chat_id, call.photo, caption=call.text,
                                               filename=call.filename)
                 else:
-                    await self._call("sendMessage", chat_id=chat_id, text=call.text,
+                    await self.call("sendMessage", chat_id=chat_id, text=call.text,
                                      reply_markup=call.markup)
             except TelegramError as exc:
                 raise _outcome(exc, index) from exc
@@ -102,14 +102,14 @@ class TelegramChannel:
         """Show ``text`` as the pop-up of a button press; False when the press is too old
         to answer (the caller then sends it as a message)."""
         try:
-            await self._call("answerCallbackQuery", callback_query_id=press,
+            await self.call("answerCallbackQuery", callback_query_id=press,
                              text=render.truncate(text, 200))
         except BadRequest as exc:
             log.info("press %s can no longer be answered: %s", press, exc.message)
             return False
         return True
 
-    async def _call(self, endpoint: str, **params: Any) -> None:
+    async def call(self, endpoint: str, **params: Any) -> None:
         """A Bot API call whose result is not needed (see :data:`UNPARSED`)."""
         assert endpoint in UNPARSED
         await self.bot.do_api_request(

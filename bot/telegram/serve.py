@@ -65,7 +65,7 @@ class TelegramBot:
         await self.bot.initialize()
         self.app.closers.append(self.bot.shutdown)  # after the sender's last sends
         self.app.sender.add_channel(CHANNEL, self.channel, self.limiter)
-        self.app.inbox.add_reader(CHANNEL, Reader(self.bot))
+        self.app.inbox.add_reader(CHANNEL, Reader(self.channel))
         await self.channel.set_commands()
         await self.channel.sync_menus(self.app.db)
         self.app.scheduler.add_job(self.channel.sync_menus, "interval", args=[self.app.db],

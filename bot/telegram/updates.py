@@ -12,10 +12,11 @@ import logging
 import re
 from typing import Any
 
-from telegram import Bot, ChatMember
+from telegram import ChatMember
 
 from bot.inbox import Interpreted
 from bot.telegram import render
+from bot.telegram.channel import TelegramChannel
 from flows.messages import Reply
 from handlers.dispatcher import Handled
 from handlers.inbound import Inbound
@@ -77,11 +78,11 @@ class Reader:
     An update missing what the Bot API promises raises :class:`UnreadableError` (poison).
 
     Args:
-        bot: Makes the cosmetic calls after a button press.
+        channel: Makes the cosmetic calls after a button press.
     """
 
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
+    def __init__(self, channel: TelegramChannel) -> None:
+        self.channel = channel
 
     def interpret(self, payload: dict[str, Any]) -> Interpreted | None:
         if "my_chat_member" in payload:
@@ -127,18 +128,14 @@ class Reader:
         async def after(handled: Handled) -> None:
             if handled.notice:
                 return  # the notice row answers the press, as its pop-up
-            await _cosmetic(self._call("answerCallbackQuery", callback_query_id=press),
+            await _cosmetic(self.channel.call("answerCallbackQuery", callback_query_id=press),
                             "answer button press", press)
             edit = _answered(question, data)
             if handled.delivered and edit is not None:  # else the old buttons stay usable
-                await _cosmetic(self._call("editMessageText", **edit), "mark the answer",
+                await _cosmetic(self.channel.call("editMessageText", **edit), "mark the answer",
                                 press)
 
         return Interpreted(inbound, after)
-
-    async def _call(self, endpoint: str, **params: Any) -> None:
-        await self.bot.do_api_request(endpoint, api_kwargs=params)
-
 
 def _hint(sender: Any) -> str | None:
     code = sender.get("language_code") if isinstance(sender, dict) else None
