@@ -78,6 +78,7 @@ class TelegramChannel:
                    pace: Pace) -> None:
         chat_id = int(to)
         if message.notice and message.press and done == 0:
+            await pace()  # the pop-up is a call too: after a crash it must not come twice
             try:
                 if await self.answer_press(message.press, message.text):
                     return  # shown as the press's pop-up
