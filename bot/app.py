@@ -17,10 +17,13 @@ from bot.painter import ChartPainter
 from flows.engine import Engine
 from flows.loader import load_library
 from flows.texts import Texts
+from flows.tips import load_tips
 from handlers.admin import AdminDesk
 from handlers.coach import CoachDesk
+from handlers.coaching import CoachingChat
 from handlers.dispatcher import Dispatcher
 from handlers.flow_versions import FlowVersions
+from handlers.nudges import Nudges
 from handlers.shopkeeper import ShopkeeperChat
 from storage import inbox, roles, shopkeepers
 from storage.database import Database
@@ -51,6 +54,7 @@ class App:
     inbox: Inbox
     painter: ChartPainter
     scheduler: AsyncIOScheduler
+    nudges: Nudges
     #: Run at the very end of :meth:`close` (a channel's HTTP session, after the last sends).
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
@@ -69,6 +73,7 @@ class App:
                 (self.sender.expire, EXPIRE_SECONDS),
                 (self.sender.heartbeat, HEARTBEAT_SECONDS),
                 (self.inbox.recover, RECOVER_SECONDS),
+                (self.nudges.tick, self.settings.schedule.tick.total_seconds()),
                 (self._prune, 24 * 3600))
         for job, seconds in jobs:
             self.scheduler.add_job(job, "interval", seconds=seconds, max_instances=1,
@@ -96,6 +101,7 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR) -> App:
     anyone), then bring the database schema up to date."""
     flows = FlowVersions(load_library(flows_dir))
     texts = Texts.load(flows_dir / "texts")
+    library = load_tips(flows_dir / "tips", flows_dir / "data" / "calendar.toml")
     db = Database(settings.database_url, exclusive=True)  # one bot process per SQLite file
     await db.upgrade()
     async with db.transaction() as tx:
@@ -108,8 +114,11 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR) -> App:
             await roles.grant(tx, shopkeeper_id=person.id, role=Role.ADMIN, by="env")
     painter = ChartPainter()
     sender = OutboxSender(db, {}, {}, painter, texts, settings.delivery)
-    dispatcher = Dispatcher(db, texts, ShopkeeperChat(flows, Engine(texts), texts),
+    coaching = CoachingChat(texts, library, settings.schedule)
+    dispatcher = Dispatcher(db, texts, ShopkeeperChat(flows, Engine(texts), texts, coaching),
                             CoachDesk(texts), AdminDesk(texts), sender)
+    nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
+                    name=sender.id)
     return App(settings, db, texts, dispatcher, sender,
                Inbox(db, dispatcher, concurrency=settings.concurrent_updates), painter,
-               AsyncIOScheduler(timezone="UTC"))
+               AsyncIOScheduler(timezone="UTC"), nudges)

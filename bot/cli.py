@@ -5,6 +5,7 @@
     kiss-coach flows check    # validate every flow; exit 1 with file:line [node]: reason
     kiss-coach db upgrade     # apply database migrations
     kiss-coach roles grant coach --user telegram:123456   # also: revoke, list
+    kiss-coach tips preview --user telegram:123456   # the person's next 5 tips, and when
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat
 from flows.loader import FlowError, load_library
 from flows.texts import Texts
-from storage import roles, shopkeepers
+from flows.timing import BRUSSELS
+from flows.tips import load_tips
+from handlers.nudges import upcoming_tips
+from storage import coaching, due, roles, shopkeepers
 from storage.database import Database, head_revision
 from storage.sqlite_guard import AlreadyServingError
-from storage.tables import Role
+from storage.tables import DueKind, Role
 
 log = logging.getLogger("kiss_coach")
 
@@ -90,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     roles_commands.add_parser("list", help="everyone with a role").set_defaults(
         func=_roles_list)
 
+    tips = commands.add_parser("tips", help="the coaching plan's tips")
+    tips_commands = tips.add_subparsers(required=True, metavar="ACTION")
+    preview = tips_commands.add_parser("preview", help="a person's next 5 tips, and when")
+    preview.add_argument("--user", required=True, type=_address,
+                         help="the person as CHANNEL:ID, e.g. telegram:123456")
+    preview.set_defaults(func=_tips_preview)
+
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply migrations").set_defaults(func=_db_upgrade)
@@ -129,11 +140,42 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
     flows = load_library(args.directory)
     Texts.load(args.directory / "texts")
+    library = load_tips(args.directory / "tips", args.directory / "data" / "calendar.toml")
     for flow in flows.values():
         questions = len(flow.questions())
         print(f"ok  {flow.path}: {flow.id} {flow.version} ({flow.digest}), "
               f"{len(flow.nodes)} nodes, {questions} questions")
     print(f"ok  {args.directory / 'texts'}: nl, en, fr")
+    print(f"ok  {args.directory / 'tips'}: {len(library.tips)} tips, "
+          f"{len(library.seasons)} calendar moments")
+    return 0
+
+
+def _tips_preview(args: argparse.Namespace, settings: Settings) -> int:
+    channel, external_id = args.user
+    library = load_tips(FLOWS_DIR / "tips", FLOWS_DIR / "data" / "calendar.toml")
+
+    async def preview() -> str:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            async with db.transaction() as tx:
+                person = await shopkeepers.find_by_identity(tx, channel=channel,
+                                                            external_id=external_id)
+                if person is None:
+                    return f"nobody known as {channel}:{external_id}"
+                found = (await coaching.recipients(tx, [person.id]))[person.id]
+                first = await due.when(tx, shopkeeper_id=person.id, kind=DueKind.TIP)
+        finally:
+            await db.close()
+        if found.stopped or first is None or found.plan is None:
+            return f"{channel}:{external_id} gets no tips (no plan, tips off, or /stop)"
+        lines = [f"{at.astimezone(BRUSSELS):%a %Y-%m-%d %H:%M}  {tip.theme:14} {tip.id:24} "
+                 f"{tip.action[found.language][:60]}"
+                 for at, tip in upcoming_tips(library, settings.schedule, found, first)]
+        return "\n".join(lines) or "no tips left that fit this person"
+
+    print(asyncio.run(preview()))
     return 0
 
 

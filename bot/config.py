@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.delivery.sender import DeliverySettings
+from flows.timing import SendingHours, parse_duration
+from handlers.schedule import Schedule
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "config.toml"
 
@@ -41,6 +44,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     #: Addresses (``telegram:777``) that are admins because the environment says so.
     admin_ids: frozenset[str] = frozenset()
+    schedule: Schedule = field(default_factory=Schedule)
 
     @classmethod
     def load(cls, path: Path | None = None,
@@ -84,6 +88,8 @@ class Settings:
                     "delivery", "resend_uncertain_replies", "KISS_RESEND_UNCERTAIN_REPLIES")))
         except ValueError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        schedule = _schedule(value, lambda section, key, variable: (
+            env[variable] if variable in env else value(section, key, variable)), path)
         admin_ids = frozenset(
             address.strip() for address in value("roles", "admin_ids", "KISS_ADMIN_IDS")
             .split(",") if address.strip())
@@ -102,8 +108,38 @@ class Settings:
             webhook_secret=webhook_secret,
             concurrent_updates=concurrent,
             telegram_rate=rates[0], telegram_paid_rate=rates[1], chat_rate=rates[2],
-            chat_burst=chat_burst, delivery=delivery, admin_ids=admin_ids,
+            chat_burst=chat_burst, delivery=delivery, admin_ids=admin_ids, schedule=schedule,
         )
+
+
+Lookup = Callable[[str, str, str], str]
+
+
+def _schedule(value: Lookup, allow_empty: Lookup, path: Path) -> Schedule:
+    """``[schedule]``: durations with units; quiet hours and rest days may be set empty in
+    the environment (none), which the other settings may not."""
+    def duration(key: str, variable: str) -> timedelta:
+        text = value("schedule", key, variable)
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise ConfigError(f"[schedule] {key} ({variable}): {exc}") from None
+
+    try:
+        reminders = tuple(parse_duration(part) for part in value(
+            "schedule", "reminders_after", "KISS_REMINDERS_AFTER").split(",") if part.strip())
+        hours = SendingHours.parse(allow_empty("schedule", "quiet_hours", "KISS_QUIET_HOURS"),
+                                   allow_empty("schedule", "rest_days", "KISS_REST_DAYS"))
+    except ValueError as exc:
+        raise ConfigError(f"{path} [schedule]: {exc}") from None
+    return Schedule(
+        tick=duration("tick", "KISS_SCHEDULER_TICK"),
+        first_tip_after=duration("tips_first_after", "KISS_TIPS_FIRST_AFTER"),
+        tip_every=duration("tips_every", "KISS_TIPS_EVERY"),
+        reassess_after=duration("reassess_after", "KISS_REASSESS_AFTER"),
+        later_after=duration("tips_later_after", "KISS_TIPS_LATER_AFTER"),
+        check_in_after=duration("check_in_after", "KISS_CHECK_IN_AFTER"),
+        reminders=reminders, hours=hours)
 
 
 _ADDRESS = re.compile(r"[a-z]+:[\w.@+-]{1,64}")

@@ -16,11 +16,12 @@ from flows.messages import BACK, PAUSE, Button, Chart, Finished, Outbound, Reply
 from flows.places import normalize
 from flows.scoring import score
 from flows.texts import Texts
+from handlers.coaching import REASSESS_REF, RESUME_REF, CoachingChat, Latest
 from handlers.flow_versions import FlowVersions
 from handlers.turn import Turn
-from storage import outbox, runs, shopkeepers
-from storage.records import RunRecord
-from storage.tables import RunStatus, utcnow
+from storage import due, outbox, runs, shopkeepers
+from storage.records import ResultRecord, RunRecord
+from storage.tables import DueKind, RunStatus, utcnow
 
 ONBOARDING = "onboarding"
 ASSESSMENT = "assessment"
@@ -36,10 +37,12 @@ class ShopkeeperChat:
     methods return; nothing here knows how messages travel.
     """
 
-    def __init__(self, flows: FlowVersions, engine: Engine, texts: Texts) -> None:
+    def __init__(self, flows: FlowVersions, engine: Engine, texts: Texts,
+                 coaching: CoachingChat) -> None:
         self.flows = flows
         self.engine = engine
         self.texts = texts
+        self.coaching = coaching
 
     # -- commands -----------------------------------------------------------------------
 
@@ -58,9 +61,17 @@ class ShopkeeperChat:
                 return [self._language_prompt(turn.lang)]
             case "stop":
                 await self._pause(turn, opt_out=True)
+                await self.coaching.stop(turn)
                 return [Outbound(say(turn.lang, "stopped"))]
             case "results":
                 return await self._results(turn)
+            case "tips" if _consented(turn):
+                latest = await self._latest_result(turn)
+                return await self.coaching.tips(turn, has_result=latest is not None)
+            case "progress" if _consented(turn):
+                return await self.coaching.progress(turn, self.flows.latest(ASSESSMENT))
+            case "tips" | "progress":
+                return await self._start(turn)
             case "restart":
                 if not _consented(turn):
                     return await self._start(turn)
@@ -73,6 +84,8 @@ class ShopkeeperChat:
         assert turn.shopkeeper is not None
         if turn.shopkeeper.opted_out_at is not None:  # only /start undoes /stop
             await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, opted_out_at=None)
+            latest = await self._latest_result(turn)
+            await self.coaching.resume(turn, latest.created_at if latest else None)
         if turn.run is not None:
             return [Outbound(self.texts.get(turn.lang, "welcome_back")),
                     *await self._resume(turn)]
@@ -97,14 +110,27 @@ class ShopkeeperChat:
         buttons = tuple(Button(code, self.texts.get(code, "language_name")) for code in LANGUAGES)
         return Outbound(self.texts.get(lang, "language_prompt"), buttons, ref=LANGUAGE_REF)
 
-    async def _results(self, turn: Turn) -> list[Outbound]:
+    async def _latest_result(self, turn: Turn) -> ResultRecord | None:
         assert turn.shopkeeper is not None
-        latest = await runs.latest_result(turn.tx, shopkeeper_id=turn.shopkeeper.id)
+        return await runs.latest_result(turn.tx, shopkeeper_id=turn.shopkeeper.id)
+
+    async def _results(self, turn: Turn) -> list[Outbound]:
+        latest = await self._latest_result(turn)
         run = await runs.run_by_id(turn.tx, run_id=latest.run_id) if latest else None
         flow = await self.flows.pinned(turn.tx, run.flow_key) if run else None
-        if run is None or flow is None:
+        if latest is None or run is None or flow is None:
             return [Outbound(self.texts.get(turn.lang, "no_results"))]
-        return await self._report(turn, flow, RunState.from_data(run.state))
+        return await self._report(turn, flow, RunState.from_data(run.state), latest)
+
+    async def _scored(self, turn: Turn) -> Latest | None:
+        """The latest result as scored, for a coaching button that needs its actions."""
+        latest = await self._latest_result(turn)
+        run = await runs.run_by_id(turn.tx, run_id=latest.run_id) if latest else None
+        flow = await self.flows.pinned(turn.tx, run.flow_key) if run else None
+        if latest is None or run is None or flow is None:
+            return None
+        answers = RunState.from_data(run.state).answers
+        return Latest(score(flow, answers, self._context(turn).profile), flow, latest.id)
 
     # -- replies ------------------------------------------------------------------------
 
@@ -115,6 +141,8 @@ class ShopkeeperChat:
             return [Outbound(self.texts.get(turn.lang, "only_text")), *await self._resume(turn)]
         if reply.ref == LANGUAGE_REF:
             return await self._set_language(turn, reply.choice or "")
+        if reply.ref is not None and (reply.ref == RESUME_REF or CoachingChat.owns(reply.ref)):
+            return await self._coaching_press(turn, reply)
         if turn.run is None:
             if reply.ref is not None:
                 return await self._stale(turn)
@@ -141,6 +169,21 @@ class ShopkeeperChat:
         if step.stale:
             return await self._stale(turn)
         return await self._after_step(turn, flow, state, step)
+
+    async def _coaching_press(self, turn: Turn, reply: Reply) -> list[Outbound]:
+        """A button of a tip, a check-in, the plan or a reminder: valid whatever question
+        the person is on; the two that lead back into the check are answered here."""
+        if not _consented(turn):
+            return await self._stale(turn)
+        if reply.ref == RESUME_REF:  # a reminder's "continue"
+            if turn.run is None:
+                return await self._stale(turn)
+            return [Outbound(self.texts.get(turn.lang, "welcome_back")),
+                    *await self._resume(turn)]
+        if reply.ref == REASSESS_REF and reply.choice == "go":
+            return [Outbound(self.texts.get(turn.lang, "restarting")),
+                    *await self._begin(turn, ASSESSMENT)]
+        return await self.coaching.press(turn, reply, latest=await self._scored(turn))
 
     async def _stale(self, turn: Turn) -> list[Outbound]:
         """A button of an older question changes nothing. When the last message may not
@@ -181,6 +224,11 @@ class ShopkeeperChat:
         step, state = self.engine.start(flow, self._context(turn))
         turn.run = await runs.start_run(turn.tx, shopkeeper_id=turn.shopkeeper.id,
                                         flow_id=flow.id, flow_key=flow.key, state=state.to_data())
+        if flow.themes and _consented(turn):  # left halfway, it is followed up (reminders)
+            reminder = self.coaching.schedule.reminder(turn.run.started_at, 0)
+            if reminder is not None:
+                await due.plan(turn.tx, shopkeeper_id=turn.shopkeeper.id, kind=DueKind.REMINDER,
+                               subject=str(turn.run.id), at=reminder)
         return await self._after_step(turn, flow, state, step)
 
     async def _resume(self, turn: Turn) -> list[Outbound]:
@@ -241,20 +289,30 @@ class ShopkeeperChat:
             result = score(flow, state.answers, self._context(turn).profile)
             await runs.add_result(turn.tx, shopkeeper_id=turn.run.shopkeeper_id,
                                   run_id=turn.run.id, flow_key=flow.key,
-                                  scores=result.scores, overall=result.overall)
-            return await self._report(turn, flow, state)
+                                  scores=result.scores, overall=result.overall,
+                                  focus=list(result.focus))
+            stored = await runs.result_of_run(turn.tx, run_id=turn.run.id)
+            assert stored is not None
+            return [*await self._report(turn, flow, state, stored),
+                    *await self.coaching.after_result(turn, result, flow, stored.id)]
         return []
 
-    async def _report(self, turn: Turn, flow: Flow, state: RunState) -> list[Outbound]:
-        """The result in words and as a radar chart."""
+    async def _report(self, turn: Turn, flow: Flow, state: RunState,
+                      stored: ResultRecord) -> list[Outbound]:
+        """The result in words and as a radar chart; after an earlier check, the chart
+        shows both and a message says what changed."""
         result = score(flow, state.answers, self._context(turn).profile)
         names = report.theme_names(flow, turn.lang)
         caption = self.texts.get(turn.lang, "chart_caption", score=result.overall)
-        chart = Outbound(caption, chart=Chart(
+        drawing = Chart(
             self.texts.get(turn.lang, "chart_title"), tuple(names[t.id] for t in flow.themes),
-            tuple(result.scores[t.id] for t in flow.themes), caption, "kiss-coach-resultaat.png"))
+            tuple(result.scores[t.id] for t in flow.themes), caption, "kiss-coach-resultaat.png")
         words = report.render(flow, result, self.texts, turn.lang)
-        return [words[0], chart, *words[1:]]
+        before = await runs.result_before(turn.tx, result=stored)
+        if before is None:
+            return [words[0], Outbound(caption, chart=drawing), *words[1:]]
+        drawing, change = await self.coaching.comparison(turn, flow, stored, before)
+        return [words[0], Outbound(drawing.caption, chart=drawing), change, *words[1:]]
 
     async def _save(self, turn: Turn, event: Saved) -> None:
         assert turn.shopkeeper is not None

@@ -216,13 +216,30 @@ async def release(tx: AsyncConnection, *, ids: Collection[int]) -> None:
             .values(status=OutboxStatus.QUEUED, lease_until=None, claimed_by=None))
 
 
-async def drop_unsent(tx: AsyncConnection, *, shopkeeper_id: int, reason: str) -> int:
-    """Give up on everything still waiting for one person (they blocked the bot)."""
-    result = await tx.execute(
-        sa.update(OUTBOX)
-        .where(OUTBOX.c.shopkeeper_id == shopkeeper_id,
-               OUTBOX.c.status.in_(_CLAIMABLE))
-        .values(status=OutboxStatus.FAILED, error=reason[:500]))
+async def record_many(tx: AsyncConnection, rows: Sequence[dict[str, Any]], *,
+                      kind: OutboxKind = OutboxKind.BULK) -> None:
+    """Record messages to many people at once (``shopkeeper_id``, ``channel``,
+    ``external_id``, ``payload`` each), queued for the sender: one round trip."""
+    if not rows:
+        return
+    now = utcnow()
+    await tx.execute(OUTBOX.insert(), [
+        {**row, "kind": kind, "status": OutboxStatus.QUEUED, "ordered": True, "attempts": 0,
+         "progress": 0, "next_attempt_at": now, "lease_until": None, "claimed_by": None,
+         "created_at": now} for row in rows])
+
+
+async def drop_unsent(tx: AsyncConnection, *, shopkeeper_id: int, reason: str,
+                      bulk_only: bool = False) -> int:
+    """Give up on everything still waiting for one person (they blocked the bot), or only
+    on the bulk messages (tips, broadcasts: they sent /stop)."""
+    statement = (sa.update(OUTBOX)
+                 .where(OUTBOX.c.shopkeeper_id == shopkeeper_id,
+                        OUTBOX.c.status.in_(_CLAIMABLE))
+                 .values(status=OutboxStatus.FAILED, error=reason[:500]))
+    if bulk_only:
+        statement = statement.where(OUTBOX.c.kind == OutboxKind.BULK)
+    result = await tx.execute(statement)
     return int(result.rowcount)
 
 

@@ -65,6 +65,7 @@ class ResultRecord:
     scores: dict[str, int]
     overall: int
     created_at: datetime
+    focus: list[str] | None
 
 
 @dataclass(slots=True)

@@ -70,15 +70,30 @@ async def save_run(tx: AsyncConnection, *, run: RunRecord, state: dict[str, Any]
 
 
 async def add_result(tx: AsyncConnection, *, shopkeeper_id: int, run_id: int, flow_key: str,
-                     scores: dict[str, int], overall: int) -> None:
+                     scores: dict[str, int], overall: int, focus: list[str]) -> None:
     await tx.execute(_INSERT_RESULT, {
         "shopkeeper_id": shopkeeper_id, "run_id": run_id, "flow_key": flow_key,
-        "scores": scores, "overall": overall, "created_at": utcnow()})
+        "scores": scores, "overall": overall, "focus": focus, "created_at": utcnow()})
 
 
 async def latest_result(tx: AsyncConnection, *, shopkeeper_id: int) -> ResultRecord | None:
     row = (await tx.execute(
         sa.select(*RESULT_COLUMNS).where(RESULT.c.shopkeeper_id == shopkeeper_id)
+        .order_by(RESULT.c.id.desc()).limit(1))).first()
+    return ResultRecord(*row) if row is not None else None
+
+
+async def result_of_run(tx: AsyncConnection, *, run_id: int) -> ResultRecord | None:
+    row = (await tx.execute(sa.select(*RESULT_COLUMNS).where(RESULT.c.run_id == run_id)
+                            .order_by(RESULT.c.id.desc()).limit(1))).first()
+    return ResultRecord(*row) if row is not None else None
+
+
+async def result_before(tx: AsyncConnection, *, result: ResultRecord) -> ResultRecord | None:
+    """The person's result before ``result``: what a re-assessment is compared with."""
+    row = (await tx.execute(
+        sa.select(*RESULT_COLUMNS).where(RESULT.c.shopkeeper_id == result.shopkeeper_id,
+                                         RESULT.c.id < result.id)
         .order_by(RESULT.c.id.desc()).limit(1))).first()
     return ResultRecord(*row) if row is not None else None
 

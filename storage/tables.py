@@ -123,6 +123,9 @@ class AssessmentResult(SQLModel, table=True):
     flow_key: str = Field(max_length=60)
     scores: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON)
     overall: int
+    #: The focus themes named in the result (tips start there); None on results from before
+    #: they were stored.
+    focus: list[str] | None = Field(default=None, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
 
 
@@ -277,6 +280,109 @@ class SenderProcess(SQLModel, table=True):
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime(), index=True)
 
 
+class Cadence(StrEnum):
+    """How often a person wants a tip."""
+
+    WEEKLY = "weekly"
+    TWICE = "twice"  # twice a week
+    OFF = "off"
+
+
+class CoachingPlan(SQLModel, table=True):
+    """A person's choice about tips: how often, and at what moment of the day."""
+
+    __tablename__ = "coaching_plan"
+
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"),
+                            primary_key=True))
+    cadence: str = Field(default=Cadence.WEEKLY, max_length=10)
+    #: ``morning``, ``afternoon`` or ``evening`` (see :data:`flows.timing.MOMENTS`).
+    moment: str | None = Field(default=None, max_length=10)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+
+
+class DueKind(StrEnum):
+    """What a due row will send."""
+
+    TIP = "tip"  # the next tip of the plan
+    LATER = "later"  # a tip the person asked to see again ("later"); subject: the tip id
+    CHECK_IN = "check_in"  # how did this week's action go? subject: the commitment id
+    REMINDER = "reminder"  # come back to the check you left; subject: the run id
+    REASSESS = "reassess"  # time to do the check again
+
+
+class Due(SQLModel, table=True):
+    """Something to send one person at ``due_at``: the database is the truth of what is
+    due (no per-person scheduler jobs). One row per (person, kind, subject); a tick claims
+    due rows and moves them to their next time, or deletes them, in the same transaction
+    as the outbox rows it records."""
+
+    __tablename__ = "due"
+    __table_args__ = (sa.UniqueConstraint("shopkeeper_id", "kind", "subject"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"),
+                            nullable=False))
+    kind: str = Field(max_length=10)
+    subject: str = Field(default="", max_length=40)
+    due_at: datetime = Field(sa_type=UtcDateTime(), index=True)
+    #: How many times this row has gone out (the 2nd reminder, the 5th tip).
+    count: int = 0
+    #: The tick that handled the row last (for operators).
+    claimed_by: str | None = Field(default=None, max_length=40)
+
+
+class TipOutcome(StrEnum):
+    DONE = "done"
+    LATER = "later"
+    NOT_FOR_ME = "not_for_me"
+
+
+class TipSent(SQLModel, table=True):
+    """A tip that went to a person (never the same one twice), and what they said of it."""
+
+    __tablename__ = "tip_sent"
+    __table_args__ = (sa.UniqueConstraint("shopkeeper_id", "tip_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"),
+                            nullable=False))
+    tip_id: str = Field(max_length=24)
+    theme: str = Field(max_length=20)
+    kind: str = Field(max_length=20)
+    sent_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+    outcome: str | None = Field(default=None, max_length=12)
+    outcome_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+
+
+class CommitmentOutcome(StrEnum):
+    DONE = "done"
+    BUSY = "busy"  # still working on it
+    DROPPED = "dropped"
+    REPLACED = "replaced"  # another action was chosen before the check-in
+
+
+class Commitment(SQLModel, table=True):
+    """"Deze week doe ik …": one action a person picked for the week, and how it went."""
+
+    __tablename__ = "commitment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"), index=True,
+                            nullable=False))
+    #: ``tip:<id>`` or ``result:<question id>``: where the action came from.
+    source: str = Field(max_length=40)
+    #: The action as the person read it, in their language.
+    what: str = Field(max_length=400)
+    chosen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+    outcome: str | None = Field(default=None, max_length=10)
+    outcome_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+
+
 # The Core tables behind the classes, for the storage functions' explicit statements
 # (SQLModel types ``__table__`` loosely, hence the one cast here).
 SHOPKEEPER: sa.Table = Shopkeeper.__table__  # type: ignore[attr-defined]
@@ -290,3 +396,7 @@ PERSON_ROLE: sa.Table = PersonRole.__table__  # type: ignore[attr-defined]
 MENU_SYNC: sa.Table = MenuSync.__table__  # type: ignore[attr-defined]
 RATE_PAUSE: sa.Table = RatePause.__table__  # type: ignore[attr-defined]
 SENDER_PROCESS: sa.Table = SenderProcess.__table__  # type: ignore[attr-defined]
+COACHING_PLAN: sa.Table = CoachingPlan.__table__  # type: ignore[attr-defined]
+DUE: sa.Table = Due.__table__  # type: ignore[attr-defined]
+TIP_SENT: sa.Table = TipSent.__table__  # type: ignore[attr-defined]
+COMMITMENT: sa.Table = Commitment.__table__  # type: ignore[attr-defined]
