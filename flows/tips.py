@@ -246,7 +246,8 @@ def _load_calendar(path: Path, problems: list[FlowProblem]) -> dict[str, Season]
             continue
         for key in sorted(set(item) - _EVENT_KEYS):
             fail(f"unknown key '{key}'", event_id)
-        name = _localized(item.get("name"), "name", 60, lambda r: fail(r, event_id))
+        name = _localized(item.get("name"), "name", 60,
+                          lambda reason, event=event_id: fail(reason, event))
         try:
             lead = parse_duration(str(item.get("lead", "")))
         except ValueError as exc:

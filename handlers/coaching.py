@@ -16,9 +16,9 @@ from datetime import datetime
 from flows.definition import Flow
 from flows.messages import Button, Chart, Outbound, Reply
 from flows.scoring import Result
+from flows.texts import Texts
 from flows.timing import BRUSSELS
 from flows.tips import Tip, TipLibrary
-from flows.texts import Texts
 from handlers.schedule import Schedule
 from handlers.turn import Turn
 from storage import coaching, due, outbox

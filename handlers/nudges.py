@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 from flows.definition import Flow
 from flows.messages import Button, Outbound
-from flows.tips import Person, Tip, TipLibrary, choose
 from flows.texts import Texts
 from flows.timing import BRUSSELS
+from flows.tips import Person, Tip, TipLibrary, choose
 from handlers.coaching import CHECK_PREFIX, REASSESS_REF, RESUME_REF, payload, tip_message
 from handlers.schedule import Schedule
 from storage import coaching, due, outbox

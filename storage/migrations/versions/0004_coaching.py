@@ -16,9 +16,10 @@ branch_labels = None
 depends_on = None
 
 
-def _owner(**kwargs: bool) -> sa.Column[int]:
+def _owner(*, primary_key: bool = False) -> sa.Column[int]:
     return sa.Column("shopkeeper_id", sa.Integer(),
-                     sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"), nullable=False, **kwargs)
+                     sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"), nullable=False,
+                     primary_key=primary_key)
 
 
 def upgrade() -> None:
