@@ -15,9 +15,12 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from flows.messages import Chart
+from handlers.progress_chart import render_progress
 from handlers.radar import render_radar
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,10 @@ class PainterError(Exception):
 
 class ChartPainter:
     """``await painter.draw(labels, scores, title)`` → PNG bytes, or :class:`PainterError`.
+
+    ``style="radar"`` (the default) draws scores 0-100, over ``before`` when given (see
+    :func:`handlers.radar.render_radar`); ``style="bars"`` draws counts per theme (see
+    :func:`handlers.progress_chart.render_progress`).
 
     Args:
         timeout: Seconds one chart may take.
@@ -55,11 +62,18 @@ class ChartPainter:
         except PainterError:
             log.warning("the chart painter did not start; results go out as text for now")
 
-    async def draw(self, labels: list[str], scores: list[int], title: str) -> bytes:
+    async def draw(self, labels: list[str], scores: list[int], title: str, *,
+                   before: Sequence[int] | None = None, legend: tuple[str, str] = ("", ""),
+                   style: str = "radar") -> bytes:
+        earlier = list(before) if before is not None else None
+        # What a Chart refuses (ValueError) is refused here too, before the process sees it.
+        Chart(title, tuple(labels), tuple(scores), before=None if earlier is None
+              else tuple(earlier), legend=legend, style=style)
         loop = asyncio.get_running_loop()
         pool = self._executor()
         try:
-            future = loop.run_in_executor(pool, render_radar, labels, scores, title)
+            future = loop.run_in_executor(pool, _paint, style, labels, scores, title,
+                                          earlier, legend)
             return await asyncio.wait_for(future, self.timeout)
         except (BrokenProcessPool, TimeoutError, OSError) as exc:
             # A dead or stuck process is replaced; the next chart gets a fresh one.
@@ -83,6 +97,15 @@ class ChartPainter:
     def close(self) -> None:
         if self._pool is not None:
             self._discard(self._pool)
+
+
+def _paint(style: str, labels: list[str], scores: list[int], title: str,
+           before: list[int] | None, legend: tuple[str, str]) -> bytes:
+    """In the drawing process: one chart of ``style``, as PNG bytes (module-level, so the
+    pool can send it there by name)."""
+    if style == "bars":
+        return render_progress(labels, scores, title)
+    return render_radar(labels, scores, title, before, legend)
 
 
 def _die_with_parent(parent: int) -> None:

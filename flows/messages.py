@@ -8,7 +8,7 @@ plain data, so it can be stored in the outbox and delivered later.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from flows.definition import Outcome
 
@@ -40,13 +40,66 @@ class Image:
 
 @dataclass(frozen=True, slots=True)
 class Chart:
-    """A radar chart to draw: data, so it can wait in the outbox; drawn just before sending."""
+    """A chart to draw: data, so it can wait in the outbox; drawn just before sending.
+
+    ``style`` is ``"radar"`` (scores 0-100 per theme) or ``"bars"`` (a count per theme).
+    ``before`` holds earlier scores in the order of ``labels``: a radar then shows them under
+    the current ones, with ``legend`` naming the two (before, now) in the user's language
+    (bars have no earlier overlay).
+    """
 
     title: str
     labels: tuple[str, ...]
     scores: tuple[int, ...]
     caption: str = ""
     name: str = "chart.png"
+    before: tuple[int, ...] | None = None
+    legend: tuple[str, str] = ("", "")
+    style: str = "radar"
+
+    #: How a chart can be drawn: a radar of 0-100 scores, or horizontal bars of counts.
+    STYLES: ClassVar[tuple[str, ...]] = ("radar", "bars")
+
+    def __post_init__(self) -> None:
+        if self.style not in self.STYLES:
+            raise ValueError(f"chart style {self.style!r}: expected one of {self.STYLES}")
+        if len(self.scores) != len(self.labels):
+            raise ValueError(f"chart {self.title!r}: {len(self.scores)} scores "
+                             f"for {len(self.labels)} labels")
+        if self.before is not None and self.style != "radar":
+            raise ValueError(f"chart {self.title!r}: only a radar shows earlier scores")
+        if self.before is not None and len(self.before) != len(self.labels):
+            raise ValueError(f"chart {self.title!r}: {len(self.before)} earlier scores "
+                             f"for {len(self.labels)} labels")
+        if len(self.legend) != 2:
+            raise ValueError(f"chart {self.title!r}: the legend names two profiles, "
+                             f"not {len(self.legend)}")
+
+    def to_data(self) -> dict[str, Any]:
+        """A JSON-able form; the newer fields only when set, like rows stored before them."""
+        data: dict[str, Any] = {"title": self.title, "labels": list(self.labels),
+                                "scores": list(self.scores), "caption": self.caption,
+                                "name": self.name}
+        if self.before is not None:
+            data["before"] = list(self.before)
+        if self.legend != ("", ""):
+            data["legend"] = list(self.legend)
+        if self.style != "radar":
+            data["style"] = self.style
+        return data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Chart:
+        """The chart :meth:`to_data` stored, also from rows written before a field existed."""
+        before = data.get("before")
+        legend = data.get("legend") or ("", "")
+        if len(legend) != 2:
+            raise ValueError(f"chart {data.get('title')!r}: the legend names two profiles")
+        return cls(str(data["title"]), tuple(data["labels"]), tuple(data["scores"]),
+                   str(data.get("caption", "")), str(data.get("name", "chart.png")),
+                   before=tuple(before) if before is not None else None,
+                   legend=(str(legend[0]), str(legend[1])),
+                   style=str(data.get("style", "radar")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +130,7 @@ class Outbound:
         if self.image is not None:
             data["image"] = {"name": self.image.name, "caption": self.image.caption}
         if self.chart is not None:
-            data["chart"] = {"title": self.chart.title, "labels": list(self.chart.labels),
-                             "scores": list(self.chart.scores), "caption": self.chart.caption,
-                             "name": self.chart.name}
+            data["chart"] = self.chart.to_data()
         if self.notice:
             data["notice"] = True
         if self.press is not None:
@@ -95,9 +146,7 @@ class Outbound:
             text=str(data.get("text", "")),
             buttons=tuple(Button(str(i), str(label)) for i, label in data.get("buttons", ())),
             ref=data.get("ref"),
-            chart=Chart(chart["title"], tuple(chart["labels"]), tuple(chart["scores"]),
-                        chart.get("caption", ""), chart.get("name", "chart.png"))
-            if chart else None,
+            chart=Chart.from_data(chart) if chart else None,
             notice=bool(data.get("notice", False)),
             press=data.get("press"),
         )

@@ -288,8 +288,10 @@ class OutboxSender:
             message = replace(message, text=f"{note}\n\n{message.text}")
         if message.chart is not None and message.image is None:
             try:
-                png = await self.painter.draw(list(message.chart.labels),
-                                              list(message.chart.scores), message.chart.title)
+                chart = message.chart
+                png = await self.painter.draw(list(chart.labels), list(chart.scores),
+                                              chart.title, before=chart.before,
+                                              legend=chart.legend, style=chart.style)
             except PainterError as exc:
                 return await self._chart_later(row, exc)
             message = replace(message, image=Image(message.chart.name, png,
