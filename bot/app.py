@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,7 +28,7 @@ from handlers.nudges import Nudges
 from handlers.shopkeeper import ShopkeeperChat
 from storage import inbox, roles, shopkeepers
 from storage.database import Database
-from storage.tables import Role
+from storage.tables import Role, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,11 @@ class App:
         await self.db.close()
 
 
-async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR) -> App:
+async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
+                clock: Callable[[], datetime] = utcnow) -> App:
     """Load and validate the flows first (a broken flow must stop the bot before it talks to
-    anyone), then bring the database schema up to date."""
+    anyone), then bring the database schema up to date. ``clock`` is what the coaching
+    plan takes as the current time (tests move it)."""
     flows = FlowVersions(load_library(flows_dir))
     texts = Texts.load(flows_dir / "texts")
     library = load_tips(flows_dir / "tips", flows_dir / "data" / "calendar.toml")
@@ -114,11 +117,11 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR) -> App:
             await roles.grant(tx, shopkeeper_id=person.id, role=Role.ADMIN, by="env")
     painter = ChartPainter()
     sender = OutboxSender(db, {}, {}, painter, texts, settings.delivery)
-    coaching = CoachingChat(texts, library, settings.schedule)
+    coaching = CoachingChat(texts, library, settings.schedule, clock=clock)
     dispatcher = Dispatcher(db, texts, ShopkeeperChat(flows, Engine(texts), texts, coaching),
                             CoachDesk(texts), AdminDesk(texts), sender)
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
-                    name=sender.id)
+                    name=sender.id, clock=clock)
     return App(settings, db, texts, dispatcher, sender,
                Inbox(db, dispatcher, concurrency=settings.concurrent_updates), painter,
                AsyncIOScheduler(timezone="UTC"), nudges)

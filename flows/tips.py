@@ -30,7 +30,7 @@ LEVELS = ("start", "on_way", "doing_well", "front_runner")
 EFFORTS = ("quick", "halfday", "project")
 #: Shop types of the onboarding flow's ``shop_type`` question.
 SHOP_TYPES = frozenset({"food", "fashion", "health", "garden", "home", "diy_electro",
-                        "leisure", "horeca_services", "other"})
+                        "leisure", "second_hand", "horeca_services", "other"})
 TIP_ID = re.compile(r"^[a-z0-9_]{1,24}$")
 KIND = re.compile(r"^[a-z_]{1,20}$")
 #: Tip texts stay short: a tip is read on a phone, with its buttons under it, and must fit

@@ -10,6 +10,7 @@ later still means the same thing, and a button that no longer applies changes no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -76,12 +77,15 @@ class CoachingChat:
         texts: What the bot says.
         library: The tip library.
         schedule: When nudges go out.
+        clock: The current time (tests move it).
     """
 
-    def __init__(self, texts: Texts, library: TipLibrary, schedule: Schedule) -> None:
+    def __init__(self, texts: Texts, library: TipLibrary, schedule: Schedule, *,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.texts = texts
         self.library = library
         self.schedule = schedule
+        self.clock = clock
 
     @staticmethod
     def owns(ref: str) -> bool:
@@ -97,7 +101,7 @@ class CoachingChat:
         invitation to redo the check later."""
         assert turn.shopkeeper is not None
         person = turn.shopkeeper.id
-        now = utcnow()
+        now = self.clock()
         plan = await coaching.plan_of(turn.tx, shopkeeper_id=person)
         moment = plan.moment if plan else None
         await due.plan(turn.tx, shopkeeper_id=person, kind=DueKind.REASSESS,
@@ -143,7 +147,7 @@ class CoachingChat:
             return await self._choose_moment(turn, choice, latest)
         if ref == REASSESS_REF and choice == "later":
             plan = await coaching.plan_of(turn.tx, shopkeeper_id=turn.shopkeeper.id)
-            at = self.schedule.hours.due_after(utcnow(), self.schedule.tip_every,
+            at = self.schedule.hours.due_after(self.clock(), self.schedule.tip_every,
                                                plan.moment if plan else None)
             await due.plan(turn.tx, shopkeeper_id=turn.shopkeeper.id, kind=DueKind.REASSESS,
                            at=at)
@@ -167,7 +171,7 @@ class CoachingChat:
         plan = await coaching.plan_of(turn.tx, shopkeeper_id=person)
         moment = plan.moment if plan else None
         await coaching.choose_plan(turn.tx, shopkeeper_id=person, cadence=cadence,
-                                   moment=moment, now=utcnow())
+                                   moment=moment, now=self.clock())
         if cadence == Cadence.OFF:
             await due.cancel(turn.tx, shopkeeper_id=person, kinds=[DueKind.TIP])
             offer = self._offer(turn.lang, latest) if plan is None else []
@@ -185,7 +189,7 @@ class CoachingChat:
             else Cadence.WEEKLY
         first = plan is None or plan.moment is None
         await coaching.choose_plan(turn.tx, shopkeeper_id=person, cadence=cadence,
-                                   moment=moment, now=utcnow())
+                                   moment=moment, now=self.clock())
         return await self._planned(turn, cadence, moment, latest if first else None)
 
     async def _planned(self, turn: Turn, cadence: Cadence, moment: str,
@@ -194,7 +198,7 @@ class CoachingChat:
         week's action from the result follows (``latest``)."""
         assert turn.shopkeeper is not None
         person = turn.shopkeeper.id
-        now = utcnow()
+        now = self.clock()
         at = self.schedule.first_tip(now, moment)
         await due.plan(turn.tx, shopkeeper_id=person, kind=DueKind.TIP, at=at)
         said = Outbound(self.texts.get(turn.lang, "plan_set",
@@ -213,7 +217,7 @@ class CoachingChat:
         tip = self.library.get(tip_id)
         if sent is None or tip is None or choice not in ("done", "later", "no", "week"):
             return [self._notice(turn, "tip_gone")]
-        now = utcnow()
+        now = self.clock()
         if choice == "week":
             return await self._commit(turn, f"tip:{tip_id}", tip.action[turn.lang], now)
         if sent.outcome in (TipOutcome.DONE, TipOutcome.NOT_FOR_ME):
@@ -244,7 +248,7 @@ class CoachingChat:
             return [self._notice(turn, "stale_button")]
         theme = flow.theme(action.theme).name[turn.lang]
         return await self._commit(turn, f"result:{action.node_id}"[:40],
-                                  f"{theme}: {action.text[turn.lang]}", utcnow(),
+                                  f"{theme}: {action.text[turn.lang]}", self.clock(),
                                   as_message=True)
 
     async def _commit(self, turn: Turn, source: str, what: str, now: datetime, *,
@@ -277,7 +281,7 @@ class CoachingChat:
             return [self._notice(turn, "stale_button")]
         if found.outcome is not None and found.outcome != CommitmentOutcome.BUSY:
             return [self._notice(turn, "checkin_already")]
-        now = utcnow()
+        now = self.clock()
         outcome = CommitmentOutcome(choice)
         await coaching.settle_commitment(turn.tx, commitment_id=found.id, outcome=outcome,
                                          now=now)
@@ -374,7 +378,7 @@ class CoachingChat:
         assert turn.shopkeeper is not None
         person = turn.shopkeeper.id
         plan = await coaching.plan_of(turn.tx, shopkeeper_id=person)
-        now = utcnow()
+        now = self.clock()
         if plan is not None and plan.cadence != Cadence.OFF:
             await due.plan(turn.tx, shopkeeper_id=person, kind=DueKind.TIP,
                            at=self.schedule.first_tip(now, plan.moment))

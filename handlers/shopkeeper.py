@@ -225,7 +225,7 @@ class ShopkeeperChat:
         turn.run = await runs.start_run(turn.tx, shopkeeper_id=turn.shopkeeper.id,
                                         flow_id=flow.id, flow_key=flow.key, state=state.to_data())
         if flow.themes and _consented(turn):  # left halfway, it is followed up (reminders)
-            reminder = self.coaching.schedule.reminder(turn.run.started_at, 0)
+            reminder = self.coaching.schedule.reminder(self.coaching.clock(), 0)
             if reminder is not None:
                 await due.plan(turn.tx, shopkeeper_id=turn.shopkeeper.id, kind=DueKind.REMINDER,
                                subject=str(turn.run.id), at=reminder)
