@@ -139,7 +139,8 @@ async def test_commands_are_registered_per_language(bot: TelegramBot,
     registered = {lang: [c["command"] for c in commands]
                   for (scope, lang), commands in emulator.commands.items()}
     assert set(registered) == {"", "nl", "en", "fr"}
-    assert registered["fr"] == ["start", "help", "results", "restart", "language", "privacy",
+    assert registered["fr"] == ["start", "help", "results", "tips", "progress", "restart",
+                                "language", "privacy",
                                 "stop"]
     descriptions = {(lang, c["command"]): c["description"]
                     for (scope, lang), commands in emulator.commands.items() for c in commands}

@@ -78,7 +78,7 @@ def test_a_score_falls_in_the_assessments_level_bands(score: int, level: str) ->
 
 
 def _broken(tmp_path: Path, theme: str, old: str, new: str) -> str:
-    folder = tmp_path / "tips"
+    folder = tmp_path / f"tips{len(list(tmp_path.iterdir()))}"
     shutil.copytree(TIPS_DIR, folder)
     path = folder / f"{theme}.toml"
     source = path.read_text(encoding="utf-8")
@@ -104,20 +104,34 @@ def test_a_tip_without_french_is_refused_with_its_line(tmp_path: Path) -> None:
     assert "no 'fr' text" in error
 
 
+EXTRA = """
+[[tips]]
+id = "extra_tip"
+kind = "etalage"
+effort = "quick"
+{more}
+action = {{ nl = "Doe dit.", en = "Do this.", fr = "Faites ceci." }}
+why = {{ nl = "Daarom.", en = "Because.", fr = "Parce que." }}
+"""
+
+
+def _appended(tmp_path: Path, theme: str, more: str) -> str:
+    source = (TIPS_DIR / f"{theme}.toml").read_text(encoding="utf-8")
+    last = source.rstrip()
+    return _broken(tmp_path, theme, last, last + "\n" + EXTRA.format(more=more))
+
+
 def test_an_unknown_season_shop_type_and_level_are_refused(tmp_path: Path) -> None:
-    tip = _first_tip("vakkennis")
-    error = _broken(tmp_path, "vakkennis", f'id = "{tip["id"]}"',
-                    f'id = "{tip["id"]}"\nseason = "kermis"\nshop_types = ["bakery"]\n'
-                    'levels = ["expert"]')
+    error = _appended(tmp_path, "vakkennis",
+                      'season = "kermis"\nshop_types = ["bakery"]\nlevels = ["expert"]')
+    assert "[node extra_tip]" in error
     assert "season 'kermis' is not in the calendar" in error
     assert "shop_types: 'bakery' is not known" in error
     assert "levels: 'expert' is not known" in error
 
 
 def test_a_link_that_is_not_https_is_refused(tmp_path: Path) -> None:
-    tip = _first_tip("innovatie")
-    error = _broken(tmp_path, "innovatie", f'id = "{tip["id"]}"',
-                    f'id = "{tip["id"]}"\nlink = "http://example.com/x"')
+    error = _appended(tmp_path, "innovatie", 'link = "http://example.com/x"')
     assert "link must be an https:// address" in error
 
 
