@@ -43,11 +43,17 @@ def tip_message(texts: Texts, tip: Tip, lang: str, theme: str) -> Outbound:
     return Outbound(text, buttons, ref=TIP_PREFIX + tip.id)
 
 
-def when_text(texts: Texts, lang: str, at: datetime, moment: str | None) -> str:
-    """"dinsdag 1 december, 's ochtends": a day a person recognises, in their time zone."""
+def date_text(texts: Texts, lang: str, at: datetime) -> str:
+    """"dinsdag 1 december": the day in the person's language and time zone."""
     local = at.astimezone(BRUSSELS)
-    day = texts.get(lang, "date_format", weekday=texts.words(lang, "weekday_names")[
+    return texts.get(lang, "date_format", weekday=texts.words(lang, "weekday_names")[
         local.weekday()], day=local.day, month=texts.words(lang, "month_names")[local.month - 1])
+
+
+def when_text(texts: Texts, lang: str, at: datetime, moment: str | None) -> str:
+    """"dinsdag 1 december, 's ochtends": a day and a moment a person recognises."""
+    local = at.astimezone(BRUSSELS)
+    day = date_text(texts, lang, at)
     if moment is None:
         return texts.get(lang, "date_at_time", date=day, time=local.strftime("%H:%M"))
     return texts.get(lang, "date_at_moment", date=day,
@@ -342,7 +348,7 @@ class CoachingChat:
         assert turn.shopkeeper is not None
         say, lang = self.texts.get, turn.lang
         lines = [say(lang, "compare_title",
-                     date=when_text(self.texts, lang, before.created_at, None).split(",")[0])]
+                     date=date_text(self.texts, lang, before.created_at))]
         for theme in flow.themes:
             old, new = before.scores.get(theme.id), now.scores.get(theme.id, 0)
             if old is None:

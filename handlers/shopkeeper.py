@@ -223,7 +223,8 @@ class ShopkeeperChat:
         flow = self.flows.latest(flow_id)  # its text was stored at start-up (FlowVersions)
         step, state = self.engine.start(flow, self._context(turn))
         turn.run = await runs.start_run(turn.tx, shopkeeper_id=turn.shopkeeper.id,
-                                        flow_id=flow.id, flow_key=flow.key, state=state.to_data())
+                                        flow_id=flow.id, flow_key=flow.key, state=state.to_data(),
+                                        now=self.coaching.clock())
         if flow.themes and _consented(turn):  # left halfway, it is followed up (reminders)
             reminder = self.coaching.schedule.reminder(self.coaching.clock(), 0)
             if reminder is not None:
@@ -240,13 +241,13 @@ class ShopkeeperChat:
         state = RunState.from_data(turn.run.state)
         step = self.engine.prompt(flow, state, self._context(turn))
         await runs.save_run(turn.tx, run=turn.run, state=state.to_data(),
-                            status=RunStatus.ACTIVE)
+                            status=RunStatus.ACTIVE, now=self.coaching.clock())
         return _tagged(step.messages, turn.run)
 
     async def _pause(self, turn: Turn, *, opt_out: bool) -> None:
         if turn.run is not None:
             await runs.save_run(turn.tx, run=turn.run, state=turn.run.state,
-                                status=RunStatus.PAUSED)
+                                status=RunStatus.PAUSED, now=self.coaching.clock())
         if opt_out and turn.shopkeeper is not None:
             await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, opted_out_at=utcnow())
 
@@ -261,10 +262,10 @@ class ShopkeeperChat:
         done = step.finished
         if done is None:
             await runs.save_run(turn.tx, run=turn.run, state=state.to_data(),
-                                status=RunStatus.ACTIVE)
+                                status=RunStatus.ACTIVE, now=self.coaching.clock())
             return messages
         await runs.save_run(turn.tx, run=turn.run, state=state.to_data(),
-                            status=RunStatus.COMPLETED)
+                            status=RunStatus.COMPLETED, now=self.coaching.clock())
         messages.extend(await self._finish(turn, flow, state, done))
         return messages
 
@@ -290,7 +291,7 @@ class ShopkeeperChat:
             await runs.add_result(turn.tx, shopkeeper_id=turn.run.shopkeeper_id,
                                   run_id=turn.run.id, flow_key=flow.key,
                                   scores=result.scores, overall=result.overall,
-                                  focus=list(result.focus))
+                                  focus=list(result.focus), now=self.coaching.clock())
             stored = await runs.result_of_run(turn.tx, run_id=turn.run.id)
             assert stored is not None
             return [*await self._report(turn, flow, state, stored),

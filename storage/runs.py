@@ -6,6 +6,7 @@ Runs are read as :class:`~storage.records.RunRecord` and written with explicit s
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,9 +43,9 @@ async def flow_source(tx: AsyncConnection, *, key: str) -> str | None:
 
 
 async def start_run(tx: AsyncConnection, *, shopkeeper_id: int, flow_id: str, flow_key: str,
-                    state: dict[str, Any]) -> RunRecord:
-    """Close any open run and start a new one."""
-    now = utcnow()
+                    state: dict[str, Any], now: datetime | None = None) -> RunRecord:
+    """Close any open run and start a new one (``now``: the caller's clock)."""
+    now = now or utcnow()
     await tx.execute(_CLOSE_OPEN, {"owner": shopkeeper_id, "now": now})
     row = (await tx.execute(_INSERT, {
         "shopkeeper_id": shopkeeper_id, "flow_id": flow_id, "flow_key": flow_key,
@@ -56,10 +57,11 @@ async def start_run(tx: AsyncConnection, *, shopkeeper_id: int, flow_id: str, fl
 
 
 async def save_run(tx: AsyncConnection, *, run: RunRecord, state: dict[str, Any],
-                   status: RunStatus | None = None) -> None:
-    """Write the run's new state (and status), in the record and in the database."""
+                   status: RunStatus | None = None, now: datetime | None = None) -> None:
+    """Write the run's new state (and status), in the record and in the database; the
+    run's last activity is ``now`` (the caller's clock: reminders count from it)."""
     run.state = state
-    run.updated_at = utcnow()
+    run.updated_at = now or utcnow()
     if status is not None:
         run.status = status
         if status is RunStatus.COMPLETED:
@@ -70,10 +72,11 @@ async def save_run(tx: AsyncConnection, *, run: RunRecord, state: dict[str, Any]
 
 
 async def add_result(tx: AsyncConnection, *, shopkeeper_id: int, run_id: int, flow_key: str,
-                     scores: dict[str, int], overall: int, focus: list[str]) -> None:
+                     scores: dict[str, int], overall: int, focus: list[str],
+                     now: datetime | None = None) -> None:
     await tx.execute(_INSERT_RESULT, {
         "shopkeeper_id": shopkeeper_id, "run_id": run_id, "flow_key": flow_key,
-        "scores": scores, "overall": overall, "focus": focus, "created_at": utcnow()})
+        "scores": scores, "overall": overall, "focus": focus, "created_at": now or utcnow()})
 
 
 async def latest_result(tx: AsyncConnection, *, shopkeeper_id: int) -> ResultRecord | None:
