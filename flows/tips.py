@@ -129,15 +129,17 @@ class Person:
     had: Collection[str] = ()  # tip ids already sent
     per_theme: Mapping[str, int] = field(default_factory=dict)  # tips sent per theme
     unwanted: Mapping[str, int] = field(default_factory=dict)  # kind → "not for me" count
+    last: str | None = None  # the tip sent most recently
 
 
 def choose(library: TipLibrary, person: Person, today: date, count: int = 1) -> list[Tip]:
     """The next ``count`` tips for ``person`` on ``today``, best first.
 
     Never a tip already had, nor one for another shop type or level, nor a seasonal tip
-    outside its lead-up. Then: a timely seasonal tip first (its moment passes), kinds the
-    person called "not for me" last, the focus themes before the others (taking turns, so
-    both get tips), then the lowest-scoring theme, quick actions before projects.
+    outside its lead-up. Then: a timely seasonal tip first (its moment passes), but never
+    two in a row (December would otherwise be nothing but end-of-year tips); kinds the
+    person called "not for me" last; the focus themes before the others (taking turns, so
+    both get tips); then the lowest-scoring theme; quick actions before projects.
     """
     focus = list(person.focus)
     others = sorted((t for t in THEMES if t not in focus),
@@ -146,14 +148,16 @@ def choose(library: TipLibrary, person: Person, today: date, count: int = 1) -> 
     per_theme = dict(person.per_theme)
     chosen: list[Tip] = []
     had = set(person.had)
+    last = library.get(person.last) if person.last else None
     for _ in range(count):
+        season_first = last is None or last.season is None
         best = min(
             (tip for tip in library.tips
              if tip.id not in had
              and tip.fits(person.shop_type, _level(person.scores, tip.theme))
              and library.timely(tip, today)),
             key=lambda tip: (
-                tip.season is None,
+                season_first and tip.season is None,
                 person.unwanted.get(tip.kind, 0),
                 tip.theme not in focus,
                 per_theme.get(tip.theme, 0) if tip.theme in focus else 0,
@@ -164,6 +168,7 @@ def choose(library: TipLibrary, person: Person, today: date, count: int = 1) -> 
         if best is None:
             break
         chosen.append(best)
+        last = best
         had.add(best.id)
         per_theme[best.theme] = per_theme.get(best.theme, 0) + 1
     return chosen

@@ -227,7 +227,8 @@ def _chooser(person: Recipient) -> Person:
     for sent in person.had:
         per_theme[sent.theme] = per_theme.get(sent.theme, 0) + 1
     return Person(person.shop_type, person.scores, tuple(person.focus),
-                  {s.tip_id for s in person.had}, per_theme, person.unwanted())
+                  {s.tip_id for s in person.had}, per_theme, person.unwanted(),
+                  person.had[-1].tip_id if person.had else None)
 
 
 def upcoming_tips(library: TipLibrary, schedule: Schedule, person: Recipient,
@@ -239,13 +240,14 @@ def upcoming_tips(library: TipLibrary, schedule: Schedule, person: Recipient,
         return []
     chooser = _chooser(person)
     had, per_theme = set(chooser.had), dict(chooser.per_theme)
-    at, sent = first_at, 0
+    at, sent, last = first_at, 0, chooser.last
     upcoming: list[tuple[datetime, Tip]] = []
     while len(upcoming) < count and sent < count * 20:  # seasonal gaps: look a while ahead
         found = choose(library, Person(chooser.shop_type, chooser.scores, chooser.focus, had,
-                                       per_theme, chooser.unwanted),
+                                       per_theme, chooser.unwanted, last),
                        at.astimezone(BRUSSELS).date())
         if found:
+            last = found[0].id
             upcoming.append((at, found[0]))
             had.add(found[0].id)
             per_theme[found[0].theme] = per_theme.get(found[0].theme, 0) + 1

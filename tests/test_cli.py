@@ -77,3 +77,37 @@ async def test_other_commands_exit_cleanly(tmp_path: Path, command: list[str]) -
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, stderr.decode()
     assert stdout.strip()
+
+
+async def test_flows_check_validates_the_tip_library(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "flows", "check", cwd=tmp_path, env=chat_env(tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stdout, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0
+    assert "tips: " in stdout.decode() and "calendar moments" in stdout.decode()
+
+
+async def test_tips_preview_lists_the_next_five_tips_with_their_time(tmp_path: Path) -> None:
+    # The whole check in the terminal, then weekly tips in the morning (buttons 1 and 1).
+    answers = ["1", "1", "Bakkerij Dewitte", "Kortrijk", "1", "1"] + ["2"] * 25 + ["1", "1"]
+    chat = await start_chat(tmp_path, "--lang", "nl")
+    stdout, stderr = await asyncio.wait_for(
+        chat.communicate("\n".join(answers).encode() + b"\n"), timeout=120)
+    assert chat.returncode == 0, stderr.decode()
+    assert "Je eerste tip komt" in stdout.decode()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "tips", "preview", "--user", "console:piet", cwd=tmp_path,
+        env=chat_env(tmp_path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    lines = out.decode().strip().splitlines()
+    assert len(lines) == 5
+    days = [line.split()[1] for line in lines]
+    assert days == sorted(days) and len(set(days)) == 5  # one a week, in order
+    assert all(line.split()[2] == "09:00" for line in lines)  # the morning
+    unknown = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "tips", "preview", "--user", "console:nobody",
+        cwd=tmp_path, env=chat_env(tmp_path), stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(unknown.communicate(), timeout=60)
+    assert "nobody known as console:nobody" in out.decode()

@@ -473,3 +473,18 @@ async def test_the_reassessment_shows_the_change_and_what_was_done(
     chart = next(m for m in result if m.image is not None)
     assert chart.image is not None and chart.image.data.startswith(b"\x89PNG")
     assert (await due_rows(coached))["reassess"] > invite_at + timedelta(weeks=11)
+
+
+@pytest.mark.parametrize("lang", ["nl", "en", "fr"])
+def test_what_a_tip_button_answers_fits_a_telegram_pop_up(lang: str) -> None:
+    """A notice answers the press as a pop-up: Telegram allows 200 characters."""
+    from flows.texts import Texts
+
+    from handlers.coaching import when_text
+
+    texts = Texts.load()
+    longest = when_text(texts, lang, local(2027, 9, 29, 9), "afternoon")  # woensdag september
+    for key in ("tip_done_ok", "tip_not_for_me_ok", "tip_later_ok", "tip_already_done",
+                "tip_already_not_for_me", "tip_gone", "commit_set_short", "stale_button",
+                "checkin_already"):
+        assert len(texts.get(lang, key, when=longest)) <= 200, key

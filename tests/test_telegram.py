@@ -16,8 +16,8 @@ from bot.app import App, build
 from bot.config import Settings
 from bot.telegram import TelegramBot
 from bot.telegram.serve import WebhookInUse
-from storage import inbox, roles, shopkeepers
-from storage.tables import OutboxMessage, Role, Shopkeeper
+from storage import due, inbox, roles, shopkeepers
+from storage.tables import DueKind, OutboxMessage, Role, Shopkeeper
 
 CHAT = 4242
 Messages = list[dict[str, Any]]
@@ -489,3 +489,35 @@ async def test_a_nul_byte_is_cleaned_at_the_edge(bot: TelegramBot, app: App,
     async with app.db.session() as session:
         person = (await session.execute(sa.select(Shopkeeper))).scalar_one()
     assert person.shop_name == "Bakkerij Dewitte"
+
+
+async def test_a_tip_arrives_with_its_buttons_and_a_press_answers_as_a_pop_up(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    messages = await onboard(emulator)
+    for number in range(1, 27):
+        first_label = messages[-1]["reply_markup"]["inline_keyboard"][0][0]["text"]
+        press(emulator, messages[-1], first_label)
+        messages = await settle(emulator, asks(f"Vraag {number + 1} van 26") if number < 26
+                                else asks("Wil je elke week één tip"))
+    press(emulator, messages[-1], "Ja, elke week")
+    messages = await settle(emulator, asks("Wanneer lees je"))
+    press(emulator, messages[-1], "'s Avonds")
+    await settle(emulator, says("Je eerste tip komt"))
+    async with app.db.transaction() as tx:
+        person = await shopkeepers.find_by_identity(tx, channel="telegram",
+                                                    external_id=str(CHAT))
+        assert person is not None
+        due_at = await due.when(tx, shopkeeper_id=person.id, kind=DueKind.TIP)
+    assert due_at is not None
+    await app.nudges.tick(due_at)  # the app's scheduler would, at that time
+    messages = await settle(emulator, asks("💡 Tip · "))
+    tip = messages[-1]
+    labels = [b["text"] for row in tip["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels == ["✅ Gedaan", "⏰ Later", "🚫 Niet voor mij", "📌 Deze week"]
+    query = press(emulator, tip, "✅ Gedaan")
+    emulator.user_sends_text(CHAT, "/progress")  # one user's updates are handled in order
+    messages = await settle(emulator, says("Je vooruitgang"))
+    assert emulator.answered_callbacks[query]["text"] == "✅ Goed bezig! Genoteerd."
+    kept = next(m for m in emulator.messages_to(CHAT) if m["message_id"] == tip["message_id"])
+    assert kept["reply_markup"] is not None  # a tip keeps its buttons (later, this week)
+    assert [m for m in messages if m["photo"] is not None][-1]["photo"].startswith(b"\x89PNG")

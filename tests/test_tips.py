@@ -233,3 +233,15 @@ def test_not_for_me_pushes_that_kind_back() -> None:
 def test_without_focus_the_lowest_theme_comes_first() -> None:
     person = Person(None, SCORES, ())
     assert choose(SMALL, person, WINTER)[0].theme == "digitalisering"
+
+
+def test_seasonal_tips_never_come_twice_in_a_row() -> None:
+    library = TipLibrary((*SMALL.tips, _tip("mom2", "anders_denken", season="moederdag")),
+                         SMALL.seasons)
+    person = Person("fashion", SCORES, ("digitalisering", "beleving"))
+    picked = [t.id for t in choose(library, person, date(2027, 4, 20), count=4)]
+    assert picked[0] in {"mom", "mom2"} and picked[1] not in {"mom", "mom2"}
+    assert picked[2] in {"mom", "mom2"}
+    after_one = Person("fashion", SCORES, ("digitalisering", "beleving"), had={"mom"},
+                       last="mom")
+    assert choose(library, after_one, date(2027, 4, 20))[0].id == "d1"
