@@ -16,7 +16,9 @@ from recording import CHAT, handle, onboard, recorder, say, texts_of
 from bot.app import App, build
 from bot.config import Settings
 from flows.messages import Outbound, Reply
+from flows.texts import Texts
 from flows.timing import BRUSSELS
+from handlers.coaching import when_text
 from handlers.inbound import Inbound
 from handlers.nudges import Nudges
 from storage import coaching, due
@@ -478,10 +480,6 @@ async def test_the_reassessment_shows_the_change_and_what_was_done(
 @pytest.mark.parametrize("lang", ["nl", "en", "fr"])
 def test_what_a_tip_button_answers_fits_a_telegram_pop_up(lang: str) -> None:
     """A notice answers the press as a pop-up: Telegram allows 200 characters."""
-    from flows.texts import Texts
-
-    from handlers.coaching import when_text
-
     texts = Texts.load()
     longest = when_text(texts, lang, local(2027, 9, 29, 9), "afternoon")  # woensdag september
     for key in ("tip_done_ok", "tip_not_for_me_ok", "tip_later_ok", "tip_already_done",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,32 @@ def test_webhook_mode_refuses_to_start_without_a_secret() -> None:
     settings = Settings.load(environ={"KISS_WEBHOOK_URL": "https://coach.example.be/telegram",
                                       "TELEGRAM_WEBHOOK_SECRET": "s3cret"})
     assert settings.webhook_secret == "s3cret" and "s3cret" not in repr(settings)
+
+
+def test_the_schedule_reads_human_durations_and_the_environment_wins() -> None:
+    shipped = Settings.load(environ={}).schedule
+    assert (shipped.tick, shipped.first_tip_after, shipped.tip_every, shipped.reassess_after) \
+        == (timedelta(seconds=30), timedelta(days=2), timedelta(days=7), timedelta(weeks=12))
+    assert shipped.reminders == (timedelta(days=2), timedelta(days=7))
+    assert shipped.hours.quiet is not None and shipped.hours.rest_on_holidays
+    quick = Settings.load(environ={
+        "KISS_SCHEDULER_TICK": "5s", "KISS_TIPS_FIRST_AFTER": "1m", "KISS_TIPS_EVERY": "2m",
+        "KISS_REASSESS_AFTER": "10m", "KISS_QUIET_HOURS": "", "KISS_REST_DAYS": ""}).schedule
+    assert (quick.tick, quick.first_tip_after, quick.tip_every, quick.reassess_after) == (
+        timedelta(seconds=5), timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=10))
+    # Empty in the environment means none: a tip may go out on a Sunday night.
+    sunday_night = datetime(2027, 3, 28, 23, 30, tzinfo=UTC)
+    assert quick.hours.allowed(sunday_night)
+    assert not shipped.hours.allowed(sunday_night)
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("KISS_TIPS_EVERY", "weekly", "tips_every"),
+    ("KISS_SCHEDULER_TICK", "0s", "tick"),
+    ("KISS_QUIET_HOURS", "20-9", "schedule"),
+    ("KISS_REST_DAYS", "zondag", "schedule"),
+])
+def test_a_wrong_schedule_is_refused_with_the_setting_named(variable: str, value: str,
+                                                            message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.load(environ={variable: value})
