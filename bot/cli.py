@@ -168,7 +168,7 @@ def _tips_preview(args: argparse.Namespace, settings: Settings) -> int:
                 first = await due.when(tx, shopkeeper_id=person.id, kind=DueKind.TIP)
         finally:
             await db.close()
-        if found.stopped or first is None or found.plan is None:
+        if found.opted_out or first is None or found.plan is None:
             return f"{channel}:{external_id} gets no tips (no plan, tips off, or /stop)"
         lines = [f"{at.astimezone(BRUSSELS):%a %Y-%m-%d %H:%M}  {tip.theme:14} {tip.id:24} "
                  f"{tip.action[found.language][:60]}"

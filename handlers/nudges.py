@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 BATCH = 500
 #: Someone answering the check right now is not interrupted by a tip.
 BUSY = timedelta(minutes=30)
+#: How often a due row of someone who blocked the bot is looked at again.
+UNREACHABLE_RETRY = timedelta(days=1)
 #: When a row could not be handled (a bug), it is tried again this much later.
 RETRY = timedelta(hours=1)
 
@@ -113,8 +115,11 @@ class Nudges:
 
     def _one(self, row: DueRecord, person: Recipient | None, now: datetime, batch: _Batch,
              check_ins: dict[int, coaching.CommitmentRecord]) -> None:
-        if person is None or not person.consented or person.stopped:
+        if person is None or not person.consented or person.opted_out:
             batch.deletes.append(row.id)  # /start plans again
+            return
+        if person.unreachable:  # blocked the bot: look again tomorrow, they may unblock it
+            batch.moves.append((row.id, now + UNREACHABLE_RETRY, row.count))
             return
         moment = person.plan.moment if person.plan else None
         slot = self.schedule.hours.next_slot(now, moment)

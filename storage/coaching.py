@@ -64,7 +64,8 @@ class Recipient:
     channel: str
     external_id: str
     consented: bool
-    stopped: bool  # opted out, or unreachable
+    opted_out: bool  # /stop
+    unreachable: bool  # the platform says so (blocked the bot); may come back
     plan: Plan | None
     scores: dict[str, int] = field(default_factory=dict)
     focus: list[str] = field(default_factory=list)
@@ -244,7 +245,7 @@ async def recipients(tx: AsyncConnection, ids: Collection[int]) -> dict[int, Rec
         channel, external_id = addresses[person]
         found[person] = Recipient(
             person, language, shop_type, channel, external_id, consent_at is not None,
-            opted_out_at is not None or unreachable is not None,
+            opted_out_at is not None, unreachable is not None,
             Plan(cadence, moment) if cadence is not None else None)
     latest = (sa.select(sa.func.max(RESULT.c.id)).where(RESULT.c.shopkeeper_id.in_(ids))
               .group_by(RESULT.c.shopkeeper_id))

@@ -486,3 +486,15 @@ def test_what_a_tip_button_answers_fits_a_telegram_pop_up(lang: str) -> None:
                 "tip_already_not_for_me", "tip_gone", "commit_set_short", "stale_button",
                 "checkin_already"):
         assert len(texts.get(lang, key, when=longest)) <= 200, key
+
+
+async def test_a_blocked_bot_keeps_the_plan_and_tips_resume_after_unblocking(
+        coached: App, clock: Clock) -> None:
+    clock.now = local(2027, 3, 22, 10)
+    await planned(coached, clock)
+    at = (await due_rows(coached))["tip"]
+    await handle(coached, Inbound(CHAT, "u1", reachable=False))
+    assert await tick(coached, at) == []
+    assert (await due_rows(coached))["tip"] == at + timedelta(days=1)
+    await handle(coached, Inbound(CHAT, "u1", reachable=True))
+    assert len(await tick(coached, at + timedelta(days=1))) == 1
