@@ -37,6 +37,8 @@ KIND = re.compile(r"^[a-z_]{1,20}$")
 #: a WhatsApp interactive body (1,024) with room to spare.
 MAX_ACTION = 300
 MAX_WHY = 180
+#: A tip is an action for the coming week: a seasonal one needs that week before its day.
+ACT_WITHIN = timedelta(days=7)
 #: Links must be plain https URLs (shown as text, so no markup to break).
 LINK = re.compile(r"^https://[a-z0-9.-]+\.[a-z]{2,}(/[^\s<>\"]*)?$")
 
@@ -73,9 +75,10 @@ class Season:
         return this_year if this_year >= today else self.day_in(today.year + 1)
 
     def ahead(self, today: date) -> bool:
-        """Is ``today`` in the lead-up: after the lead starts, before the day itself?"""
+        """Is ``today`` in the lead-up: after the lead starts, and still a week before the
+        day (a tip is an action for the week; the day itself is too late)?"""
         day = self.upcoming(today)
-        return day - self.lead <= today < day
+        return day - self.lead <= today < day - ACT_WITHIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +260,9 @@ def _load_calendar(path: Path, problems: list[FlowProblem]) -> dict[str, Season]
             lead = parse_duration(str(item.get("lead", "")))
         except ValueError as exc:
             fail(f"lead: {exc}", event_id)
+            continue
+        if lead <= ACT_WITHIN + timedelta(days=6):
+            fail("lead must be at least two weeks: tips stop a week before the day", event_id)
             continue
         try:
             if "date" in item:

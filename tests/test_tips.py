@@ -173,8 +173,9 @@ def test_a_seasonal_tip_comes_before_its_day_never_after() -> None:
                     weekday_rule=(5, 6, 2))
     assert not season.ahead(date(2027, 4, 10))  # more than 4 weeks before 9 May
     assert season.ahead(date(2027, 4, 11))
-    assert season.ahead(date(2027, 5, 8))
-    assert not season.ahead(date(2027, 5, 9))  # the day itself: too late to prepare
+    assert season.ahead(date(2027, 5, 1))
+    assert not season.ahead(date(2027, 5, 2))  # a week before: too late to prepare
+    assert not season.ahead(date(2027, 5, 9))
     assert not season.ahead(date(2027, 5, 20))
 
 
