@@ -474,6 +474,8 @@ async def test_the_reassessment_shows_the_change_and_what_was_done(
     assert since in comparison.text
     chart = next(m for m in result if m.image is not None)
     assert chart.image is not None and chart.image.data.startswith(b"\x89PNG")
+    assert chart.chart is not None and chart.chart.before is not None  # both profiles
+    assert chart.chart.scores == (100,) * 6 and max(chart.chart.before) < 100
     assert (await due_rows(coached))["reassess"] > invite_at + timedelta(weeks=11)
 
 
