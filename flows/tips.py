@@ -110,6 +110,10 @@ class TipLibrary:
     tips: tuple[Tip, ...]
     seasons: Mapping[str, Season]
     by_id: Mapping[str, Tip] = field(default_factory=dict)
+    ahead_on: dict[date, frozenset[str]] = field(default_factory=dict, compare=False,
+                                                 repr=False)
+    fitting_on: dict[tuple[str | None, date], tuple[Tip, ...]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_id", {tip.id: tip for tip in self.tips})
@@ -119,7 +123,30 @@ class TipLibrary:
 
     def timely(self, tip: Tip, today: date) -> bool:
         """A tip without a season is always timely; a seasonal one only in its lead-up."""
-        return tip.season is None or self.seasons[tip.season].ahead(today)
+        return tip.season is None or tip.season in self.seasons_ahead(today)
+
+    def fitting(self, shop_type: str | None, today: date) -> tuple[Tip, ...]:
+        """The timely tips for a shop type, whatever the level. A tick asks for thousands
+        of people and there are few shop types: the answer is kept for the day."""
+        if self.fitting_on and next(iter(self.fitting_on))[1] != today:
+            self.fitting_on.clear()  # ticks move forward: one day is enough to keep
+        found = self.fitting_on.get((shop_type, today))
+        if found is None:
+            timely = self.seasons_ahead(today)
+            found = self.fitting_on[(shop_type, today)] = tuple(
+                tip for tip in self.tips if (tip.season is None or tip.season in timely)
+                and (not tip.shop_types or shop_type in tip.shop_types))
+        return found
+
+    def seasons_ahead(self, today: date) -> frozenset[str]:
+        """The seasons in their lead-up on ``today`` (computed once per day: a tick asks
+        for every person)."""
+        found = self.ahead_on.get(today)
+        if found is None:
+            found = frozenset(s.id for s in self.seasons.values() if s.ahead(today))
+            self.ahead_on.clear()  # ticks move forward: one day is enough to keep
+            self.ahead_on[today] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +179,13 @@ def choose(library: TipLibrary, person: Person, today: date, count: int = 1) -> 
     chosen: list[Tip] = []
     had = set(person.had)
     last = library.get(person.last) if person.last else None
+    levels = {theme: _level(person.scores, theme) for theme in THEMES}
+    fitting = [tip for tip in library.fitting(person.shop_type, today)
+               if not tip.levels or levels[tip.theme] is None or levels[tip.theme] in tip.levels]
     for _ in range(count):
         season_first = last is None or last.season is None
         best = min(
-            (tip for tip in library.tips
-             if tip.id not in had
-             and tip.fits(person.shop_type, _level(person.scores, tip.theme))
-             and library.timely(tip, today)),
+            (tip for tip in fitting if tip.id not in had),
             key=lambda tip: (
                 season_first and tip.season is None,
                 person.unwanted.get(tip.kind, 0),

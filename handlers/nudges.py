@@ -31,9 +31,11 @@ from storage.tables import Cadence, DueKind, TipOutcome, utcnow
 
 log = logging.getLogger(__name__)
 
-#: Due rows per transaction: large enough to enqueue 10,000 tips in a couple of seconds,
-#: small enough that a turn waiting for SQLite's single writer is not held up for long.
+#: Due rows per transaction. On SQLite small enough that a turn waiting for the single
+#: writer is not held up for long; PostgreSQL has no such lock, and fewer, larger batches
+#: save round trips (10,000 tips: 5 transactions instead of 20).
 BATCH = 500
+POSTGRES_BATCH = 2000
 #: Someone answering the check right now is not interrupted by a tip.
 BUSY = timedelta(minutes=30)
 #: How often a due row of someone who blocked the bot is looked at again.
@@ -80,6 +82,7 @@ class Nudges:
         self.sender = sender
         self.name = name
         self.clock = clock
+        self.batch = BATCH if db.url.startswith("sqlite") else POSTGRES_BATCH
 
     async def tick(self, now: datetime | None = None) -> int:
         """Record everything due at ``now`` (default: the clock); returns the number of
@@ -90,7 +93,7 @@ class Nudges:
         recorded = 0
         while True:
             async with self.db.transaction() as tx:
-                rows = await due.claim(tx, now=now, limit=BATCH, by=self.name)
+                rows = await due.claim(tx, now=now, limit=self.batch, by=self.name)
                 people = await coaching.recipients(tx, {row.shopkeeper_id for row in rows})
                 check_ins = await coaching.commitments_of(
                     tx, [int(r.subject) for r in rows if r.kind == DueKind.CHECK_IN])
@@ -107,7 +110,7 @@ class Nudges:
                 await due.move(tx, batch.moves)
                 await due.delete(tx, batch.deletes)
             recorded += len(batch.messages)
-            if len(rows) < BATCH:
+            if len(rows) < self.batch:
                 break
         if recorded:
             self.sender.wake()

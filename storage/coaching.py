@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.due import among
 from storage.tables import (
     COACHING_PLAN,
     COMMITMENT,
@@ -141,7 +142,7 @@ async def _histories(tx: AsyncConnection, ids: Collection[int]) -> dict[int, lis
     rows = await tx.execute(sa.select(
         TIP_SENT.c.shopkeeper_id, TIP_SENT.c.tip_id, TIP_SENT.c.theme, TIP_SENT.c.kind,
         TIP_SENT.c.outcome, TIP_SENT.c.sent_at)
-        .where(TIP_SENT.c.shopkeeper_id.in_(ids)).order_by(TIP_SENT.c.id))
+        .where(among(tx, TIP_SENT.c.shopkeeper_id, ids)).order_by(TIP_SENT.c.id))
     found: dict[int, list[Sent]] = defaultdict(list)
     for owner, *rest in rows:
         found[owner].append(Sent(*rest))
@@ -230,12 +231,12 @@ async def recipients(tx: AsyncConnection, ids: Collection[int]) -> dict[int, Rec
                   SHOPKEEPER.c.unreachable_since, COACHING_PLAN.c.cadence,
                   COACHING_PLAN.c.moment)
         .outerjoin(COACHING_PLAN, COACHING_PLAN.c.shopkeeper_id == SHOPKEEPER.c.id)
-        .where(SHOPKEEPER.c.id.in_(ids)))
+        .where(among(tx, SHOPKEEPER.c.id, ids)))
     # The newest address of each person: where they last came from.
     addresses: dict[int, tuple[str, str]] = {}
     for owner, channel, external_id in await tx.execute(
             sa.select(IDENTITY.c.shopkeeper_id, IDENTITY.c.channel, IDENTITY.c.external_id)
-            .where(IDENTITY.c.shopkeeper_id.in_(ids)).order_by(IDENTITY.c.id)):
+            .where(among(tx, IDENTITY.c.shopkeeper_id, ids)).order_by(IDENTITY.c.id)):
         addresses[owner] = (channel, external_id)
     found: dict[int, Recipient] = {}
     for (person, language, shop_type, consent_at, opted_out_at, unreachable, cadence,
@@ -247,7 +248,7 @@ async def recipients(tx: AsyncConnection, ids: Collection[int]) -> dict[int, Rec
             person, language, shop_type, channel, external_id, consent_at is not None,
             opted_out_at is not None, unreachable is not None,
             Plan(cadence, moment) if cadence is not None else None)
-    latest = (sa.select(sa.func.max(RESULT.c.id)).where(RESULT.c.shopkeeper_id.in_(ids))
+    latest = (sa.select(sa.func.max(RESULT.c.id)).where(among(tx, RESULT.c.shopkeeper_id, ids))
               .group_by(RESULT.c.shopkeeper_id))
     for owner, scores, focus, created_at in await tx.execute(
             sa.select(RESULT.c.shopkeeper_id, RESULT.c.scores, RESULT.c.focus,
@@ -261,7 +262,7 @@ async def recipients(tx: AsyncConnection, ids: Collection[int]) -> dict[int, Rec
             found[owner].had = had
     for run_id, owner, flow_id, updated_at in await tx.execute(
             sa.select(RUN.c.id, RUN.c.shopkeeper_id, RUN.c.flow_id, RUN.c.updated_at)
-            .where(RUN.c.shopkeeper_id.in_(ids), RUN.c.status.in_(("active", "paused")))):
+            .where(among(tx, RUN.c.shopkeeper_id, ids), RUN.c.status.in_(("active", "paused")))):
         if owner in found:
             found[owner].open_run = (run_id, flow_id, updated_at)
     return found

@@ -62,6 +62,7 @@ from datetime import datetime
 
 from bot.app import build
 from bot.config import Settings
+from handlers.nudges import BATCH
 from storage import due
 
 NOW = datetime.fromisoformat(sys.argv[1])
@@ -81,6 +82,7 @@ async def main() -> None:
 
     due.move = move  # the tick looks it up on the module at each call
     app = await build(Settings.load(), clock=lambda: NOW)
+    app.nudges.batch = BATCH  # PostgreSQL's larger batches would take everyone at once
     print("tick ended:", await app.nudges.tick(NOW), flush=True)  # must not get here
 
 
