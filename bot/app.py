@@ -17,9 +17,11 @@ from bot.inbox import Inbox
 from bot.painter import ChartPainter
 from flows.engine import Engine
 from flows.loader import load_library
+from flows.places import gazetteer
 from flows.texts import Texts
 from flows.tips import load_tips
 from handlers.admin import AdminDesk
+from handlers.broadcasts import Broadcasts
 from handlers.coach import CoachDesk
 from handlers.coaching import CoachingChat
 from handlers.dispatcher import Dispatcher
@@ -41,6 +43,8 @@ EXPIRE_SECONDS = 5
 HEARTBEAT_SECONDS = 5
 #: Seconds between looks for stored updates nobody is handling (after a crash).
 RECOVER_SECONDS = 10
+#: Seconds between looks for broadcasts that are due or finished.
+BROADCAST_SECONDS = 5
 
 
 @dataclass(slots=True)
@@ -56,6 +60,7 @@ class App:
     painter: ChartPainter
     scheduler: AsyncIOScheduler
     nudges: Nudges
+    broadcasts: Broadcasts
     #: Run at the very end of :meth:`close` (a channel's HTTP session, after the last sends).
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
@@ -75,6 +80,7 @@ class App:
                 (self.sender.heartbeat, HEARTBEAT_SECONDS),
                 (self.inbox.recover, RECOVER_SECONDS),
                 (self.nudges.tick, self.settings.schedule.tick.total_seconds()),
+                (self.broadcasts.tick, BROADCAST_SECONDS),
                 (self._prune, 24 * 3600))
         for job, seconds in jobs:
             self.scheduler.add_job(job, "interval", seconds=seconds, max_instances=1,
@@ -122,6 +128,7 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
                             CoachDesk(texts), AdminDesk(texts), sender)
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
                     name=sender.id, clock=clock)
+    sending = Broadcasts(db, texts, gazetteer(), settings.schedule.hours, sender, clock=clock)
     return App(settings, db, texts, dispatcher, sender,
                Inbox(db, dispatcher, concurrency=settings.concurrent_updates), painter,
-               AsyncIOScheduler(timezone="UTC"), nudges)
+               AsyncIOScheduler(timezone="UTC"), nudges, sending)

@@ -6,6 +6,7 @@
     kiss-coach db upgrade     # apply database migrations
     kiss-coach roles grant coach --user telegram:123456   # also: revoke, list
     kiss-coach tips preview --user telegram:123456   # the person's next 5 tips, and when
+    kiss-coach broadcast send --text "…" --segment municipality=Kortrijk   # also: status, cancel
 """
 
 from __future__ import annotations
@@ -15,16 +16,23 @@ import asyncio
 import getpass
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from bot import logs
 from bot.app import FLOWS_DIR, build
 from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat
+from flows.audience import KEYS as SEGMENT_KEYS
+from flows.audience import Segment, SegmentError
 from flows.loader import FlowError, load_library
+from flows.places import gazetteer
+from flows.rich_text import RichText, RichTextError
+from flows.rich_text import parse as parse_rich_text
 from flows.texts import Texts
 from flows.timing import BRUSSELS
 from flows.tips import load_tips
+from handlers.broadcasts import Broadcasts
 from handlers.nudges import upcoming_tips
 from storage import coaching, due, roles, shopkeepers
 from storage.database import Database, head_revision
@@ -100,6 +108,33 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--user", required=True, type=_address,
                          help="the person as CHANNEL:ID, e.g. telegram:123456")
     preview.set_defaults(func=_tips_preview)
+
+    broadcast = commands.add_parser("broadcast", help="coach broadcasts")
+    broadcast_commands = broadcast.add_subparsers(required=True, metavar="ACTION")
+    send = broadcast_commands.add_parser(
+        "send", help="send a message to a segment of shopkeepers",
+        description="Bold, italic and links as Telegram HTML: <b>…</b>, <i>…</i>, "
+                    '<a href="https://…">…</a>. Segment keys: ' + ", ".join(SEGMENT_KEYS))
+    send.add_argument("--text", required=True, help="the message (Dutch, or the one language)")
+    for lang in ("en", "fr"):
+        send.add_argument(f"--text-{lang}", help=f"the same message in {lang}")
+    send.add_argument("--segment", action="append", default=[], metavar="KEY=VALUE",
+                      help="who receives it (repeat: different keys all apply, one key's "
+                           "values are alternatives); none: everyone")
+    send.add_argument("--at", type=_moment, help="when (ISO 8601, Brussels time unless "
+                                                 "an offset is given); default now")
+    send.add_argument("--urgent", action="store_true",
+                      help="also outside the sending hours (nights, Sundays, holidays)")
+    send.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    send.add_argument("--no-wait", action="store_true",
+                      help="queue it and return; do not follow its progress")
+    send.set_defaults(func=_broadcast_send)
+    status = broadcast_commands.add_parser("status", help="recent broadcasts, or one")
+    status.add_argument("id", nargs="?", type=int)
+    status.set_defaults(func=_broadcast_status)
+    cancel = broadcast_commands.add_parser("cancel", help="stop a scheduled or running one")
+    cancel.add_argument("id", type=int)
+    cancel.set_defaults(func=_broadcast_cancel)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
@@ -264,3 +299,126 @@ def _login() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "local"
+
+
+def _moment(text: str) -> datetime:
+    """ISO 8601; without an offset it is Brussels time (what a coach means)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date and time like "
+                                         "2026-12-01T09:30") from None
+    return moment.replace(tzinfo=BRUSSELS) if moment.tzinfo is None else moment
+
+
+def _sending(settings: Settings, db: Database) -> Broadcasts:
+    class _NoSender:
+        def wake(self) -> None:
+            """The bot's own sender finds the rows: it polls the outbox."""
+
+    return Broadcasts(db, Texts.load(FLOWS_DIR / "texts"), gazetteer(),
+                      settings.schedule.hours, _NoSender())
+
+
+def _broadcast_send(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        texts: dict[str, RichText] = {"nl": parse_rich_text(args.text)}
+        for lang in ("en", "fr"):
+            if getattr(args, f"text_{lang}"):
+                texts[lang] = parse_rich_text(getattr(args, f"text_{lang}"))
+        segment = Segment.parse(args.segment, gazetteer())
+    except (RichTextError, SegmentError) as exc:
+        print(f"kiss-coach: {exc}", file=sys.stderr)
+        return 2
+
+    async def send() -> int:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            sending = _sending(settings, db)
+            reach = len(await sending.audience(segment))
+            print(f"{reach} recipients ({segment.describe()})")
+            answer = "y" if args.yes else await asyncio.to_thread(input, "send? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes", "j", "ja"):
+                print("not sent")
+                return 1
+            made = await sending.create(texts=texts, segment=segment, send_at=args.at,
+                                        urgent=args.urgent, via=f"cli:{_login()}")
+            queued = await sending.tick()
+            if not queued:
+                print(f"broadcast #{made.id} scheduled for "
+                      f"{made.send_at.astimezone(BRUSSELS):%Y-%m-%d %H:%M} (Brussels), "
+                      "within the sending hours unless --urgent")
+                return 0
+            print(f"broadcast #{made.id}: {queued} messages queued; the running bot sends "
+                  "them (kiss-coach run)")
+            if not args.no_wait:
+                await _follow(sending, made.id, queued)
+            return 0
+        finally:
+            await db.close()
+
+    return asyncio.run(send())
+
+
+async def _follow(sending: Broadcasts, broadcast_id: int, total: int) -> None:
+    """A progress bar (queued → sent) until every message is final; Ctrl-C stops watching,
+    not sending."""
+    last = None
+    while True:
+        counts = await sending.counts(broadcast_id)
+        done = total - counts.queued
+        width = 30
+        bar = "#" * (width * done // max(total, 1))
+        line = (f"[{bar:<{width}}] {done}/{total}  sent {counts.sent}  failed {counts.failed}"
+                f"  unreachable {counts.unreachable}  uncertain {counts.uncertain}")
+        if line != last:
+            print("\r" + line, end="", flush=True)
+            last = line
+        if counts.queued == 0:
+            print()
+            return
+        await asyncio.sleep(0.5)
+
+
+def _broadcast_status(args: argparse.Namespace, settings: Settings) -> int:
+    async def status() -> None:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            sending = _sending(settings, db)
+            chosen = await sending.recent(50)
+            if args.id is not None:
+                chosen = [b for b in chosen if b.id == args.id]
+            for made in chosen:
+                counts = await sending.counts(made.id)
+                text = next(iter(made.texts.values()))
+                when = made.send_at.astimezone(BRUSSELS).strftime("%Y-%m-%d %H:%M")
+                print(f"#{made.id} {made.status:9} {when}  {made.recipients} recipients  "
+                      f"queued {counts.queued}  sent "
+                      f"{counts.sent}  failed {counts.failed}  unreachable "
+                      f"{counts.unreachable}  uncertain {counts.uncertain}  cancelled "
+                      f"{counts.cancelled}  {text[:40]!r}")
+            if not chosen:
+                print("no broadcasts yet" if args.id is None else f"no broadcast #{args.id}")
+        finally:
+            await db.close()
+
+    asyncio.run(status())
+    return 0
+
+
+def _broadcast_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    async def cancel() -> bool:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            return await _sending(settings, db).cancel(args.id)
+        finally:
+            await db.close()
+
+    if asyncio.run(cancel()):
+        print(f"broadcast #{args.id} cancelled: what had not gone out yet does not")
+        return 0
+    print(f"broadcast #{args.id} is not scheduled or running", file=sys.stderr)
+    return 1

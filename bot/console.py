@@ -15,6 +15,7 @@ from bot.app import App
 from bot.delivery.limiter import RateLimiter
 from bot.delivery.outcomes import Pace
 from flows.messages import BACK, Button, Outbound, Reply
+from flows.rich_text import parse as parse_rich_text
 from handlers.inbound import Inbound
 
 CHANNEL = "console"
@@ -73,7 +74,9 @@ class ConsoleChat:
             out.write(self.app.texts.get(lang, "chart_saved",
                                          path=path) + "\n\n")
             return
-        out.write(message.text + "\n")
+        # A broadcast is formatted (HTML): a terminal shows its plain words.
+        out.write((parse_rich_text(message.text).plain() if message.html else message.text)
+                  + "\n")
         if message.buttons:
             self._prompt = message
             for number, button in enumerate(self._answers(message), start=1):

@@ -119,6 +119,9 @@ class Outbound:
     chart: Chart | None = None
     notice: bool = False
     press: str | None = None
+    #: ``text`` is formatted (Telegram HTML: <b>, <i>, <a href>), validated by
+    #: :mod:`flows.rich_text` before it was stored.
+    html: bool = False
 
     def to_data(self) -> dict[str, Any]:
         """A JSON-able form for the outbox (a chart is stored as data, drawn when sent)."""
@@ -135,6 +138,8 @@ class Outbound:
             data["notice"] = True
         if self.press is not None:
             data["press"] = self.press
+        if self.html:
+            data["html"] = True
         return data
 
     @classmethod
@@ -149,6 +154,7 @@ class Outbound:
             chart=Chart.from_data(chart) if chart else None,
             notice=bool(data.get("notice", False)),
             press=data.get("press"),
+            html=bool(data.get("html", False)),
         )
 
 

@@ -141,6 +141,18 @@ async def reach(tx: AsyncConnection) -> dict[str, int]:
                     (int(v) for v in row), strict=True))
 
 
+async def address_of(tx: AsyncConnection, *,
+                     shopkeeper_id: int) -> tuple[str, str, str] | None:
+    """Where to reach a person (their newest address) and in which language:
+    (channel, external id, language)."""
+    row = (await tx.execute(
+        sa.select(IDENTITY.c.channel, IDENTITY.c.external_id, SHOPKEEPER.c.language)
+        .join(SHOPKEEPER, SHOPKEEPER.c.id == IDENTITY.c.shopkeeper_id)
+        .where(IDENTITY.c.shopkeeper_id == shopkeeper_id)
+        .order_by(IDENTITY.c.id.desc()).limit(1))).first()
+    return (str(row[0]), str(row[1]), str(row[2])) if row is not None else None
+
+
 def profile_of(shopkeeper: ShopkeeperRecord) -> dict[str, str]:
     """The fields flows may read (skip conditions, placeholders)."""
     values = {name: getattr(shopkeeper, name) for name in PROFILE_FIELDS}

@@ -199,6 +199,7 @@ class OutboxMessage(SQLModel, table=True):
         sa.Index("ix_outbox_chat_open", "channel", "external_id", "id",
                  postgresql_where=sa.text(OPEN_CONDITION),
                  sqlite_where=sa.text(OPEN_CONDITION)),
+        sa.UniqueConstraint("broadcast_id", "shopkeeper_id", name="uq_outbox_broadcast_person"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -227,6 +228,44 @@ class OutboxMessage(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
     sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+    #: The broadcast this row delivers (one row per broadcast and person: a retried enqueue
+    #: never doubles a message).
+    broadcast_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.ForeignKey("broadcast.id", ondelete="CASCADE"), nullable=True))
+
+
+class BroadcastStatus(StrEnum):
+    """``scheduled`` (waits for ``send_at`` and the sending hours) → ``sending`` (its
+    outbox rows are queued) → ``done`` (every row final, the coach told); or ``cancelled``."""
+
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Broadcast(SQLModel, table=True):
+    """A message a coach sends to a segment of shopkeepers."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: The coach who sent it (None: from the command line, see ``created_via``).
+    created_by: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="SET NULL"),
+                            nullable=True))
+    created_via: str = Field(max_length=80)
+    #: The validated text per language (Telegram HTML: <b>, <i>, <a href>).
+    texts: dict[str, str] = Field(default_factory=dict, sa_type=sa.JSON)
+    #: Who receives it: segment key → accepted values (see :mod:`flows.audience`).
+    segment: dict[str, list[str]] = Field(default_factory=dict, sa_type=sa.JSON)
+    #: Sent outside the sending hours too (a closure, a warning).
+    urgent: bool = False
+    status: str = Field(default=BroadcastStatus.SCHEDULED, max_length=10)
+    send_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime(), index=True)
+    recipients: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+    finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
 
 
 class InboxStatus(StrEnum):
@@ -400,3 +439,4 @@ COACHING_PLAN: sa.Table = CoachingPlan.__table__  # type: ignore[attr-defined]
 DUE: sa.Table = Due.__table__  # type: ignore[attr-defined]
 TIP_SENT: sa.Table = TipSent.__table__  # type: ignore[attr-defined]
 COMMITMENT: sa.Table = Commitment.__table__  # type: ignore[attr-defined]
+BROADCAST: sa.Table = Broadcast.__table__  # type: ignore[attr-defined]

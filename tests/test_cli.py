@@ -111,3 +111,37 @@ async def test_tips_preview_lists_the_next_five_tips_with_their_time(tmp_path: P
         cwd=tmp_path, env=chat_env(tmp_path), stdout=asyncio.subprocess.PIPE)
     out, _ = await asyncio.wait_for(unknown.communicate(), timeout=60)
     assert "nobody known as console:nobody" in out.decode()
+
+
+async def run_cli(tmp_path: Path, *args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, cwd=tmp_path, env=chat_env(tmp_path),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_broadcast_send_asks_queues_and_status_shows_it(tmp_path: Path) -> None:
+    chat = await start_chat(tmp_path, "--lang", "nl")  # one shopkeeper in Kortrijk
+    answers = ["1", "1", "Bakkerij Dewitte", "Kortrijk", "1", "1"]
+    await asyncio.wait_for(chat.communicate("\n".join(answers).encode() + b"\n"), timeout=120)
+    code, _, err = await run_cli(tmp_path, "broadcast", "send", "--text", "<u>x</u>", "--yes")
+    assert code == 2 and "unknown tag <u>" in err
+    code, _, err = await run_cli(tmp_path, "broadcast", "send", "--text", "Hallo",
+                                 "--segment", "municipality=Gent", "--yes")
+    assert code == 2 and "not one of the 62" in err
+    code, out, _ = await run_cli(tmp_path, "broadcast", "send", "--text", "<b>Koopavond</b>",
+                                 "--segment", "municipality=Kortrijk", stdin=b"n\n")
+    assert code == 1 and "1 recipients" in out and "not sent" in out
+    code, out, _ = await run_cli(tmp_path, "broadcast", "send", "--text", "<b>Koopavond</b>",
+                                 "--segment", "arrondissement=Kortrijk", "--urgent", "--yes",
+                                 "--no-wait")
+    assert code == 0 and "1 messages queued" in out
+    code, out, _ = await run_cli(tmp_path, "broadcast", "status")
+    assert code == 0 and "#1 sending" in out and "queued 1" in out
+    code, out, _ = await run_cli(tmp_path, "broadcast", "cancel", "1")
+    assert code == 0 and "cancelled" in out
+    code, out, _ = await run_cli(tmp_path, "broadcast", "status", "1")
+    assert "#1 cancelled" in out and "cancelled 1" in out

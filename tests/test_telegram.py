@@ -371,7 +371,7 @@ async def test_coach_and_admin_commands_follow_the_roles(
     assert await bot.channel.sync_menus(app.db) == 1
     [menu] = [commands for (scope, _), commands in emulator.commands.items()
               if str(CHAT) in scope]
-    assert [c["command"] for c in menu][-1] == "reach"
+    assert [c["command"] for c in menu][-2:] == ["reach", "broadcasts"]
     emulator.user_sends_text(CHAT, "/reach")
     await settle(emulator, says("een bericht er nu"))
     emulator.user_sends_text(CHAT, "/delivery")  # an admin's command: not for a coach
@@ -521,3 +521,30 @@ async def test_a_tip_arrives_with_its_buttons_and_a_press_answers_as_a_pop_up(
     kept = next(m for m in emulator.messages_to(CHAT) if m["message_id"] == tip["message_id"])
     assert kept["reply_markup"] is not None  # a tip keeps its buttons (later, this week)
     assert [m for m in messages if m["photo"] is not None][-1]["photo"].startswith(b"\x89PNG")
+
+
+async def test_a_broadcast_goes_out_formatted_and_only_coaches_see_broadcasts(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    from flows.audience import Segment
+    from flows.rich_text import parse
+
+    await onboard(emulator)
+    made = await app.broadcasts.create(
+        texts={"nl": parse('<b>Koopavond</b> vrijdag: <a href="https://www.kortrijk.be">info</a>'
+                           " & meer")}, segment=Segment(), urgent=True, via="test")
+    assert await app.broadcasts.tick() == 1
+    messages = await settle(emulator, says("Koopavond vrijdag"))
+    sent = next(m for m in messages if "Koopavond" in (m["text"] or ""))
+    assert sent["text"] == "Koopavond vrijdag: info & meer"  # parsed by the emulator as HTML
+    assert {e["type"] for e in sent["entities"]} == {"bold", "text_link"}
+    emulator.user_sends_text(CHAT, "/broadcasts")  # a shopkeeper: no such command
+    await settle(emulator, says("ken ik niet"))
+    async with app.db.transaction() as tx:
+        person = await shopkeepers.find_by_identity(tx, channel="telegram",
+                                                    external_id=str(CHAT))
+        assert person is not None
+        await roles.grant(tx, shopkeeper_id=person.id, role=Role.COACH, by="test")
+    await app.sender.marks.flush()  # "sent" is written in batches, off the sending path
+    emulator.user_sends_text(CHAT, "/broadcasts")
+    listed = await settle(emulator, says("Laatste berichten"))
+    assert f"#{made.id} " in listed[-1]["text"] and "Aangekomen: 1" in listed[-1]["text"]

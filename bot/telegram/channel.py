@@ -96,7 +96,8 @@ class TelegramChannel:
                                               filename=call.filename)
                 else:
                     await self.call("sendMessage", chat_id=chat_id, text=call.text,
-                                     reply_markup=call.markup)
+                                     reply_markup=call.markup,
+                                     parse_mode="HTML" if call.html else None)
             except TelegramError as exc:
                 raise _outcome(exc, index) from exc
 

@@ -89,6 +89,7 @@ class Send:
     markup: InlineKeyboardMarkup | None = None
     photo: bytes | None = None
     filename: str = ""
+    html: bool = False
 
 
 def sends(message: Outbound) -> list[Send]:
@@ -96,6 +97,8 @@ def sends(message: Outbound) -> list[Send]:
     if message.image is not None:
         caption = truncate(message.image.caption or message.text, MAX_CAPTION)
         return [Send(caption, photo=message.image.data, filename=message.image.name)]
+    if message.html:  # validated to fit one message; splitting could cut a tag in two
+        return [Send(message.text, keyboard(message), html=True)]
     chunks = split_text(message.text)
     markup = keyboard(message)
     return [Send(chunk, markup if i == len(chunks) - 1 else None)

@@ -1,0 +1,213 @@
+"""Broadcasts and their recipients' outbox rows.
+
+A broadcast is a row; each recipient is one outbox row carrying its ``broadcast_id``. The
+pair (broadcast, person) is unique, so an enqueue that is retried (a crash, a second
+process) never sends anyone the message twice: ``INSERT … ON CONFLICT DO NOTHING``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.tables import (
+    BROADCAST,
+    IDENTITY,
+    OUTBOX,
+    RESULT,
+    SHOPKEEPER,
+    UNFINISHED,
+    BroadcastStatus,
+    OutboxKind,
+    OutboxStatus,
+    utcnow,
+)
+
+
+@dataclass(slots=True)
+class BroadcastRecord:
+    """A row of ``broadcast`` (see :class:`storage.tables.Broadcast`)."""
+
+    id: int
+    created_by: int | None
+    created_via: str
+    texts: dict[str, str]
+    segment: dict[str, list[str]]
+    urgent: bool
+    status: str
+    send_at: datetime
+    recipients: int
+    created_at: datetime
+    finished_at: datetime | None
+
+
+_COLUMNS = [BROADCAST.c[f.name] for f in fields(BroadcastRecord)]
+
+
+@dataclass(slots=True)
+class Candidate:
+    """Someone a broadcast may reach: where, in which language, and their profile."""
+
+    shopkeeper_id: int
+    channel: str
+    external_id: str
+    language: str
+    municipality: str | None
+    shop_type: str | None
+    scores: dict[str, int] | None
+    focus: list[str] | None
+
+
+@dataclass(slots=True)
+class Counts:
+    """How a broadcast's rows stand."""
+
+    queued: int = 0  # not final yet (queued, claimed, sending, errored)
+    sent: int = 0
+    failed: int = 0
+    unreachable: int = 0  # failed because the person blocked the bot
+    uncertain: int = 0
+    cancelled: int = 0
+
+    @property
+    def total(self) -> int:
+        return (self.queued + self.sent + self.failed + self.unreachable + self.uncertain
+                + self.cancelled)
+
+
+CANCELLED = "cancelled by the coach"
+
+
+async def candidates(tx: AsyncConnection) -> list[Candidate]:
+    """Everyone a broadcast may reach: consented, not opted out, not unreachable; at their
+    newest address, with their latest result."""
+    people = await tx.execute(
+        sa.select(SHOPKEEPER.c.id, SHOPKEEPER.c.language, SHOPKEEPER.c.municipality,
+                  SHOPKEEPER.c.shop_type)
+        .where(SHOPKEEPER.c.consent_at.is_not(None), SHOPKEEPER.c.opted_out_at.is_(None),
+               SHOPKEEPER.c.unreachable_since.is_(None)))
+    found = {person: Candidate(person, "", "", language, municipality, shop_type, None, None)
+             for person, language, municipality, shop_type in people}
+    for owner, channel, external_id in await tx.execute(
+            sa.select(IDENTITY.c.shopkeeper_id, IDENTITY.c.channel, IDENTITY.c.external_id)
+            .order_by(IDENTITY.c.id)):
+        if owner in found:
+            found[owner].channel, found[owner].external_id = channel, external_id
+    latest = sa.select(sa.func.max(RESULT.c.id)).group_by(RESULT.c.shopkeeper_id)
+    for owner, scores, focus in await tx.execute(
+            sa.select(RESULT.c.shopkeeper_id, RESULT.c.scores, RESULT.c.focus)
+            .where(RESULT.c.id.in_(latest))):
+        if owner in found:
+            found[owner].scores, found[owner].focus = dict(scores), list(focus or [])
+    return [c for c in found.values() if c.channel]
+
+
+async def create(tx: AsyncConnection, *, created_by: int | None, created_via: str,
+                 texts: dict[str, str], segment: dict[str, list[str]], urgent: bool,
+                 send_at: datetime, now: datetime) -> BroadcastRecord:
+    row = (await tx.execute(sa.insert(BROADCAST).values(
+        created_by=created_by, created_via=created_via[:80], texts=texts, segment=segment,
+        urgent=urgent, status=BroadcastStatus.SCHEDULED, send_at=send_at, recipients=0,
+        created_at=now).returning(*_COLUMNS))).one()
+    return BroadcastRecord(*row)
+
+
+async def get(tx: AsyncConnection, *, broadcast_id: int) -> BroadcastRecord | None:
+    row = (await tx.execute(sa.select(*_COLUMNS).where(BROADCAST.c.id == broadcast_id))).first()
+    return BroadcastRecord(*row) if row is not None else None
+
+
+async def recent(tx: AsyncConnection, *, limit: int = 10) -> list[BroadcastRecord]:
+    rows = await tx.execute(sa.select(*_COLUMNS).order_by(BROADCAST.c.id.desc()).limit(limit))
+    return [BroadcastRecord(*row) for row in rows]
+
+
+async def due(tx: AsyncConnection, *, now: datetime) -> list[BroadcastRecord]:
+    """Scheduled broadcasts whose time has come, taken for this transaction."""
+    rows = await tx.execute(
+        sa.select(*_COLUMNS).where(BROADCAST.c.status == BroadcastStatus.SCHEDULED,
+                                   BROADCAST.c.send_at <= now)
+        .order_by(BROADCAST.c.send_at).with_for_update(skip_locked=True))
+    return [BroadcastRecord(*row) for row in rows]
+
+
+async def in_flight(tx: AsyncConnection) -> list[BroadcastRecord]:
+    rows = await tx.execute(sa.select(*_COLUMNS).where(
+        BROADCAST.c.status == BroadcastStatus.SENDING).with_for_update(skip_locked=True))
+    return [BroadcastRecord(*row) for row in rows]
+
+
+def _insert(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(OUTBOX).on_conflict_do_nothing(
+        index_elements=["broadcast_id", "shopkeeper_id"])
+
+
+_ENQUEUE = {name: _insert(name) for name in ("postgresql", "sqlite")}
+
+
+async def enqueue(tx: AsyncConnection, *, broadcast_id: int,
+                  rows: Sequence[dict[str, Any]]) -> None:
+    """One bulk outbox row per recipient (``shopkeeper_id``, ``channel``, ``external_id``,
+    ``payload``), due at once; a recipient already enqueued is skipped."""
+    now = utcnow()  # the sender's clock, not the broadcast's schedule
+    if rows:
+        await tx.execute(_ENQUEUE[tx.dialect.name], [
+            {**row, "broadcast_id": broadcast_id, "kind": OutboxKind.BULK,
+             "status": OutboxStatus.QUEUED, "ordered": True, "attempts": 0, "progress": 0,
+             "next_attempt_at": now, "lease_until": None, "claimed_by": None,
+             "created_at": now} for row in rows])
+
+
+async def started(tx: AsyncConnection, *, broadcast_id: int, recipients: int) -> None:
+    await tx.execute(sa.update(BROADCAST).where(BROADCAST.c.id == broadcast_id)
+                     .values(status=BroadcastStatus.SENDING, recipients=recipients))
+
+
+async def finished(tx: AsyncConnection, *, broadcast_id: int, now: datetime) -> None:
+    await tx.execute(sa.update(BROADCAST).where(BROADCAST.c.id == broadcast_id)
+                     .values(status=BroadcastStatus.DONE, finished_at=now))
+
+
+async def cancel(tx: AsyncConnection, *, broadcast_id: int, now: datetime) -> bool:
+    """Stop a scheduled or running broadcast: what has not gone out yet does not. False
+    when it was already done or cancelled."""
+    changed = (await tx.execute(
+        sa.update(BROADCAST).where(BROADCAST.c.id == broadcast_id, BROADCAST.c.status.in_(
+            (BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING)))
+        .values(status=BroadcastStatus.CANCELLED, finished_at=now))).rowcount
+    await tx.execute(sa.update(OUTBOX).where(
+        OUTBOX.c.broadcast_id == broadcast_id,
+        OUTBOX.c.status.in_((OutboxStatus.QUEUED, OutboxStatus.ERRORED)))
+        .values(status=OutboxStatus.FAILED, error=CANCELLED))
+    return bool(changed)
+
+
+async def counts(tx: AsyncConnection, *, broadcast_id: int) -> Counts:
+    rows = await tx.execute(
+        sa.select(OUTBOX.c.status, OUTBOX.c.error, SHOPKEEPER.c.unreachable_since.is_not(None),
+                  sa.func.count())
+        .outerjoin(SHOPKEEPER, SHOPKEEPER.c.id == OUTBOX.c.shopkeeper_id)
+        .where(OUTBOX.c.broadcast_id == broadcast_id)
+        .group_by(OUTBOX.c.status, OUTBOX.c.error, SHOPKEEPER.c.unreachable_since.is_not(None)))
+    found = Counts()
+    for status, error, unreachable, number in rows:
+        if status in UNFINISHED:
+            found.queued += number
+        elif status == OutboxStatus.SENT:
+            found.sent += number
+        elif status == OutboxStatus.UNCERTAIN:
+            found.uncertain += number
+        elif error == CANCELLED:
+            found.cancelled += number
+        elif unreachable:
+            found.unreachable += number
+        else:
+            found.failed += number
+    return found
