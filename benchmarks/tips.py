@@ -664,7 +664,10 @@ def report(args: argparse.Namespace, runs: list[Run], now: datetime, rate: float
           f"{os.cpu_count()} cores, pinned: {Pinning.enabled}, medians of {len(runs)} run(s); "
           f"load average (1 min) before/after: {load[0]:.2f}/{load[1]:.2f}")
     enqueued = [r.enqueued for r in runs]
-    print(f"enqueue (one tick, batches of 500; worker on cpu "
+    from handlers.nudges import BATCH, POSTGRES_BATCH
+
+    batch = BATCH if not args.database_url else POSTGRES_BATCH
+    print(f"enqueue (one tick, batches of {batch}; worker on cpu "
           f"{','.join(map(str, enqueued[0].cores))}; goal ≤ 2 s)")
     show("tick wall time", [e.seconds for e in enqueued], "s", 3)
     show("tick CPU time (worker process)", [e.cpu for e in enqueued], "s", 3)
