@@ -5,6 +5,7 @@
     kiss-coach flows check    # validate every flow; exit 1 with file:line [node]: reason
     kiss-coach db upgrade     # apply database migrations
     kiss-coach roles grant coach --user telegram:123456   # also: revoke, list
+    kiss-coach roles invite coach --bot KissCoachBot   # a one-time link to the role
     kiss-coach tips preview --user telegram:123456   # the person's next 5 tips, and when
     kiss-coach broadcast send --text "…" --segment municipality=Kortrijk   # also: status, cancel
 """
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -32,9 +34,10 @@ from flows.rich_text import parse as parse_rich_text
 from flows.texts import Texts
 from flows.timing import BRUSSELS
 from flows.tips import load_tips
+from handlers.admin import invite_link
 from handlers.broadcasts import Broadcasts
 from handlers.nudges import upcoming_tips
-from storage import coaching, due, roles, shopkeepers
+from storage import coaching, due, invites, roles, shopkeepers
 from storage.database import Database, head_revision
 from storage.sqlite_guard import AlreadyServingError
 from storage.tables import DueKind, Role
@@ -101,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=_roles_change, action=action)
     roles_commands.add_parser("list", help="everyone with a role").set_defaults(
         func=_roles_list)
+    invite = roles_commands.add_parser(
+        "invite", help="a one-time link to a role (works once, for 7 days)")
+    invite.add_argument("role", choices=[r.value for r in Role])
+    invite.add_argument("--bot", default=os.environ.get("TELEGRAM_BOT_USERNAME"),
+                        metavar="USERNAME", help="the bot's Telegram username, for the link "
+                        "(default: $TELEGRAM_BOT_USERNAME)")
+    invite.set_defaults(func=_roles_invite)
 
     tips = commands.add_parser("tips", help="the coaching plan's tips")
     tips_commands = tips.add_subparsers(required=True, metavar="ACTION")
@@ -291,6 +301,26 @@ def _roles_list(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{role.value:6} {channel}:{external_id}  (granted by {by})")
     if not granted:
         print("no coaches or admins yet: kiss-coach roles grant coach --user telegram:ID")
+    return 0
+
+
+def _roles_invite(args: argparse.Namespace, settings: Settings) -> int:
+    async def create() -> str:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            async with db.transaction() as tx:
+                return await invites.create(tx, role=Role(args.role), via=f"cli:{_login()}")
+        finally:
+            await db.close()
+
+    code = asyncio.run(create())
+    if args.bot:
+        print(invite_link(args.bot, code))
+    else:
+        print(f"invite code: {code}\nthe person sends the bot: /start {invites.payload(code)}\n"
+              "(for a t.me link: --bot USERNAME or TELEGRAM_BOT_USERNAME)")
+    print(f"one {args.role}, works once, expires in {invites.LIFETIME.days} days")
     return 0
 
 

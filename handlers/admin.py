@@ -1,4 +1,5 @@
-"""Commands for admins: who holds which role, and how delivery is doing."""
+"""Commands for admins: who holds which role, invites to a role, and how delivery is
+doing."""
 
 from __future__ import annotations
 
@@ -7,18 +8,24 @@ from typing import ClassVar
 from flows.messages import Outbound
 from flows.texts import Texts
 from handlers.turn import Turn
-from storage import inbox, outbox, roles
-from storage.tables import InboxStatus, OutboxStatus, utcnow
+from storage import inbox, invites, outbox, roles, shopkeepers
+from storage.tables import InboxStatus, OutboxStatus, Role, utcnow
 
 
 class AdminDesk:
-    """``/roles`` lists coaches and admins; ``/delivery`` shows the outbox and the inbox
-    (what waits, what failed, what may or may not have arrived)."""
+    """``/roles`` lists coaches and admins; ``/invite coach|admin`` makes a one-time link to
+    that role; ``/delivery`` shows the outbox and the inbox (what waits, what failed, what
+    may or may not have arrived).
 
-    COMMANDS: ClassVar[tuple[str, ...]] = ("roles", "delivery")
+    ``bot_username`` (known once the bot asked Telegram's getMe) makes the invite a
+    ``t.me`` link; without it the admin gets the ``/start invite_…`` text to pass on.
+    """
 
-    def __init__(self, texts: Texts) -> None:
+    COMMANDS: ClassVar[tuple[str, ...]] = ("roles", "invite", "delivery")
+
+    def __init__(self, texts: Texts, bot_username: str | None = None) -> None:
         self.texts = texts
+        self.bot_username = bot_username
 
     async def command(self, turn: Turn, command: str, argument: str) -> list[Outbound]:
         say = self.texts.get
@@ -29,6 +36,8 @@ class AdminDesk:
             lines = [say(turn.lang, "roles_line", role=role.value, user=f"{channel}:{ext}",
                          by=by) for channel, ext, role, by in granted]
             return [Outbound("\n".join([say(turn.lang, "roles_title"), *lines]))]
+        if command == "invite":
+            return [await self._invite(turn, argument.strip().lower())]
         assert command == "delivery"
         sent = await outbox.status_counts(turn.tx)
         received = await inbox.counts(turn.tx)
@@ -43,3 +52,24 @@ class AdminDesk:
             uncertain=sent.get(OutboxStatus.UNCERTAIN, 0), oldest=max(waiting, 0),
             pending=received.get(InboxStatus.PENDING, 0),
             poison=received.get(InboxStatus.POISON, 0)))]
+
+    async def _invite(self, turn: Turn, wanted: str) -> Outbound:
+        say = self.texts.get
+        if wanted not in {r.value for r in Role}:
+            return Outbound(say(turn.lang, "invite_usage"))
+        assert turn.shopkeeper is not None
+        address = await shopkeepers.address_of(turn.tx, shopkeeper_id=turn.shopkeeper.id)
+        via = f"{address[0]}:{address[1]}" if address else f"shopkeeper:{turn.shopkeeper.id}"
+        code = await invites.create(turn.tx, role=Role(wanted), via=via,
+                                    created_by=turn.shopkeeper.id)
+        role = say(turn.lang, f"role_{wanted}")
+        if self.bot_username:
+            return Outbound(say(turn.lang, "invite_link", role=role,
+                                link=invite_link(self.bot_username, code)))
+        return Outbound(say(turn.lang, "invite_typed", role=role,
+                            start=f"/start {invites.payload(code)}"))
+
+
+def invite_link(bot_username: str, code: str) -> str:
+    """The deep link that redeems ``code``: ``https://t.me/<bot>?start=invite_<code>``."""
+    return f"https://t.me/{bot_username.removeprefix('@')}?start={invites.payload(code)}"

@@ -19,9 +19,9 @@ from flows.texts import Texts
 from handlers.coaching import REASSESS_REF, RESUME_REF, CoachingChat, Latest
 from handlers.flow_versions import FlowVersions
 from handlers.turn import Turn
-from storage import due, outbox, runs, shopkeepers
+from storage import due, invites, outbox, runs, shopkeepers
 from storage.records import ResultRecord, RunRecord
-from storage.tables import DueKind, RunStatus, utcnow
+from storage.tables import DueKind, Role, RunStatus, utcnow
 
 ONBOARDING = "onboarding"
 ASSESSMENT = "assessment"
@@ -51,6 +51,9 @@ class ShopkeeperChat:
         say = self.texts.get
         match command:
             case "start":
+                code = invites.code_in(argument)
+                if code is not None:
+                    return await self._redeem(turn, code)
                 await self._from_poster(turn, argument)
                 return await self._start(turn)
             case "help":
@@ -94,6 +97,23 @@ class ShopkeeperChat:
         if await runs.latest_result(turn.tx, shopkeeper_id=turn.shopkeeper.id):
             return [Outbound(self.texts.get(turn.lang, "welcome_back_done"))]
         return await self._begin(turn, ASSESSMENT)
+
+    async def _redeem(self, turn: Turn, code: str) -> list[Outbound]:
+        """A one-time invite (``?start=invite_<code>``) gives its role once. A used, expired
+        or unknown code gets one and the same answer; an admin (who may do everything
+        already) leaves the code unspent."""
+        assert turn.shopkeeper is not None
+        say = self.texts.get
+        if Role.ADMIN in turn.roles:
+            return [Outbound(say(turn.lang, "invite_already"))]
+        role = await invites.redeem(turn.tx, code=code, shopkeeper_id=turn.shopkeeper.id)
+        if role is None:
+            return [Outbound(say(turn.lang, "invite_spent"))]
+        turn.roles = turn.roles | {role}
+        welcome = say(turn.lang, "invite_welcome", role=say(turn.lang, f"role_{role}"))
+        helps = [say(turn.lang, f"help_{r}") for r in (Role.COACH, Role.ADMIN)
+                 if r is role or role is Role.ADMIN]
+        return [Outbound("\n\n".join([welcome, *helps]))]
 
     async def _from_poster(self, turn: Turn, argument: str) -> None:
         """A deep link like ``?start=kortrijk`` (a QR code on a poster) names the municipality;

@@ -422,6 +422,29 @@ class Commitment(SQLModel, table=True):
     outcome_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
 
 
+class Invite(SQLModel, table=True):
+    """A one-time link that gives a role to whoever opens it first, until it expires.
+
+    ``code`` is the secret in the link (``?start=invite_<code>``); ``used_at`` set means
+    spent, even when the person who used it is deleted since."""
+
+    code: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=10)
+    #: The admin who made it (None: from the command line, see ``created_via``).
+    created_by: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="SET NULL"),
+                            nullable=True))
+    created_via: str = Field(max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+    expires_at: datetime = Field(sa_type=UtcDateTime())
+    used_by: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="SET NULL"),
+                            nullable=True))
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+
+
 # The Core tables behind the classes, for the storage functions' explicit statements
 # (SQLModel types ``__table__`` loosely, hence the one cast here).
 SHOPKEEPER: sa.Table = Shopkeeper.__table__  # type: ignore[attr-defined]
@@ -440,3 +463,4 @@ DUE: sa.Table = Due.__table__  # type: ignore[attr-defined]
 TIP_SENT: sa.Table = TipSent.__table__  # type: ignore[attr-defined]
 COMMITMENT: sa.Table = Commitment.__table__  # type: ignore[attr-defined]
 BROADCAST: sa.Table = Broadcast.__table__  # type: ignore[attr-defined]
+INVITE: sa.Table = Invite.__table__  # type: ignore[attr-defined]
