@@ -91,6 +91,7 @@ class Dispatcher:
         self.db = db
         self.texts = texts
         self.shopkeeper = shopkeeper
+        self.admin = admin  # a channel tells it the bot's public name (invite links)
         self.desks: Mapping[Role, CoachDesk | AdminDesk] = {Role.COACH: coach,
                                                              Role.ADMIN: admin}
         #: The access table: which role a command needs. Anyone else gets the ordinary

@@ -394,6 +394,8 @@ async def test_an_admin_sees_roles_and_delivery(
             await settle(emulator, says("Mislukt: 0"))
             emulator.user_sends_text(CHAT, "/help")
             await settle(emulator, says("Als admin kan je ook"))
+            emulator.user_sends_text(CHAT, "/invite coach")  # the bot's name from getMe
+            await settle(emulator, says("https://t.me/kiss_coach_test_bot?start=invite_"))
     finally:
         await app.close()
 

@@ -67,6 +67,7 @@ class TelegramBot:
 
     async def start(self) -> None:
         await self.bot.initialize()
+        self.app.dispatcher.admin.bot_username = self.bot.username  # for invite links
         self.app.closers.append(self.bot.shutdown)  # after the sender's last sends
         self.app.sender.add_channel(CHANNEL, self.channel, self.limiter)
         self.app.inbox.add_reader(CHANNEL, Reader(self.channel))
