@@ -151,7 +151,7 @@ async def test_429_5xx_and_a_blocked_user_every_recipient_ends_final(
         await app.sender.settled()
 
     assert counts == Counts(sent=39, unreachable=1), counts
-    assert [e["status"] for e in emulator.errors] == [429, 502, 403]
+    assert sorted(e["status"] for e in emulator.errors) == [403, 429, 502]
     for chat in chats:
         assert emulator.texts_to(chat, "Wegenwerken maandag") == (chat != blocked), chat
     # Nothing reached Telegram inside the retry_after window once the 429 was answered
