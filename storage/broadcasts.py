@@ -182,10 +182,14 @@ async def cancel(tx: AsyncConnection, *, broadcast_id: int, now: datetime) -> bo
         sa.update(BROADCAST).where(BROADCAST.c.id == broadcast_id, BROADCAST.c.status.in_(
             (BroadcastStatus.SCHEDULED, BroadcastStatus.SENDING)))
         .values(status=BroadcastStatus.CANCELLED, finished_at=now))).rowcount
+    # Claimed rows too: a sender holds a whole batch while the rate limiter paces it, and
+    # checks each row is still claimed just before its platform call (``mark_sending``).
+    # Only rows already on their way (``sending``) still arrive.
     await tx.execute(sa.update(OUTBOX).where(
         OUTBOX.c.broadcast_id == broadcast_id,
-        OUTBOX.c.status.in_((OutboxStatus.QUEUED, OutboxStatus.ERRORED)))
-        .values(status=OutboxStatus.FAILED, error=CANCELLED))
+        OUTBOX.c.status.in_((OutboxStatus.QUEUED, OutboxStatus.ERRORED,
+                             OutboxStatus.CLAIMED)))
+        .values(status=OutboxStatus.FAILED, error=CANCELLED, lease_until=None))
     return bool(changed)
 
 

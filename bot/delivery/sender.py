@@ -323,7 +323,8 @@ class OutboxSender:
             await channel.send(row.external_id, message, lang=lang, done=row.progress,
                                pace=pace)
         except _LeaseLostError:
-            log.warning("outbox row %s is no longer ours (its lease ran out)", row.id)
+            log.info("outbox row %s is no longer ours (its lease ran out, or its broadcast "
+                     "was cancelled): not sent", row.id)
             return _Result.STOPPED
         except DeliveryError as exc:
             return await self._failed(row, exc)
