@@ -142,6 +142,11 @@ def _parser() -> argparse.ArgumentParser:
     status = broadcast_commands.add_parser("status", help="recent broadcasts, or one")
     status.add_argument("id", nargs="?", type=int)
     status.set_defaults(func=_broadcast_status)
+    resend = broadcast_commands.add_parser(
+        "resend", help="send again to those it may not have reached (after a crash; some "
+                       "will see it twice)")
+    resend.add_argument("id", type=int)
+    resend.set_defaults(func=_broadcast_resend)
     cancel = broadcast_commands.add_parser("cancel", help="stop a scheduled or running one")
     cancel.add_argument("id", type=int)
     cancel.set_defaults(func=_broadcast_cancel)
@@ -452,3 +457,17 @@ def _broadcast_cancel(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"broadcast #{args.id} is not scheduled or running", file=sys.stderr)
     return 1
+
+
+def _broadcast_resend(args: argparse.Namespace, settings: Settings) -> int:
+    async def resend() -> int:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            return await _sending(settings, db).resend_uncertain(args.id)
+        finally:
+            await db.close()
+
+    queued = asyncio.run(resend())
+    print(f"broadcast #{args.id}: {queued} uncertain messages queued again")
+    return 0

@@ -153,6 +153,14 @@ class Broadcasts:
         async with self.db.transaction() as tx:
             return await broadcasts.cancel(tx, broadcast_id=broadcast_id, now=self.clock())
 
+    async def resend_uncertain(self, broadcast_id: int) -> int:
+        """Send again to those it may not have reached; the coach gets a new report."""
+        async with self.db.transaction() as tx:
+            queued = await broadcasts.resend_uncertain(tx, broadcast_id=broadcast_id)
+        if queued:
+            self.sender.wake()
+        return queued
+
     async def counts(self, broadcast_id: int) -> Counts:
         async with self.db.transaction() as tx:
             return await broadcasts.counts(tx, broadcast_id=broadcast_id)

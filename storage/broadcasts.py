@@ -215,3 +215,17 @@ async def counts(tx: AsyncConnection, *, broadcast_id: int) -> Counts:
         else:
             found.failed += number
     return found
+
+
+async def resend_uncertain(tx: AsyncConnection, *, broadcast_id: int) -> int:
+    """Queue again the rows that may or may not have arrived (a crash mid-send): the
+    coach's choice, since some recipients will then see the message twice."""
+    result = await tx.execute(
+        sa.update(OUTBOX).where(OUTBOX.c.broadcast_id == broadcast_id,
+                                OUTBOX.c.status == OutboxStatus.UNCERTAIN)
+        .values(status=OutboxStatus.QUEUED, next_attempt_at=utcnow(), lease_until=None,
+                claimed_by=None, progress=0, error=None))
+    if result.rowcount:
+        await tx.execute(sa.update(BROADCAST).where(BROADCAST.c.id == broadcast_id)
+                         .values(status=BroadcastStatus.SENDING, finished_at=None))
+    return int(result.rowcount)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from recording import CHAT, recorder
 
 from bot.app import App, build
@@ -215,3 +216,22 @@ async def test_a_scheduled_broadcast_waits_for_its_time(app: App) -> None:
     assert await app.broadcasts.tick(TUESDAY) == 0
     assert await app.broadcasts.tick(later) == 4
     assert (await app.broadcasts.counts(made.id)).total == 4
+
+
+async def test_the_coach_may_resend_the_uncertain_ones(app: App) -> None:
+    await town(app)
+    made = await app.broadcasts.create(texts={"nl": parse("Opnieuw")}, segment=Segment(),
+                                       via="test")
+    await deliver(app, TUESDAY)
+    async with app.db.transaction() as tx:  # as a crash mid-send would leave one row
+        await tx.execute(sa.text(
+            "UPDATE outbox SET status = 'uncertain' WHERE broadcast_id = :b AND external_id = "
+            "'waregem-food'"), {"b": made.id})
+    assert (await app.broadcasts.counts(made.id)).uncertain == 1
+    assert await app.broadcasts.resend_uncertain(made.id) == 1
+    await app.sender.poll()
+    await app.sender.marks.flush()
+    counts = await app.broadcasts.counts(made.id)
+    assert (counts.sent, counts.uncertain) == (4, 0)
+    assert [m.text for m in recorder(app).to("waregem-food")] == ["Opnieuw", "Opnieuw"]
+    assert await app.broadcasts.resend_uncertain(made.id) == 0
