@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from bot.app import App
 from bot.delivery.limiter import RateLimiter
 from bot.delivery.outcomes import DeliveryError, Pace
 from bot.inbox import Interpreted
 from flows.messages import Outbound, Reply
+from flows.timing import BRUSSELS
 from handlers.inbound import Inbound
 from storage.inbox import Received
 
@@ -101,3 +103,18 @@ def reading(app: App) -> Recorder:
 
 def update(seq: int, user: str, text: str) -> Received:
     return Received(key=str(seq), chat=user, seq=seq, payload={"user": user, "text": text})
+
+
+class Clock:
+    """The app's "now" (``build(settings, clock=…)``), moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """A wall-clock time in Brussels, as UTC."""
+    return datetime(year, month, day, hour, minute, tzinfo=BRUSSELS).astimezone(UTC)

@@ -5,36 +5,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from recording import CHAT, recorder
+from recording import CHAT, Clock, local, recorder
 
 from bot.app import App, build
 from bot.config import Settings
 from flows.audience import Segment, SegmentError
 from flows.places import gazetteer
 from flows.rich_text import parse
-from flows.timing import BRUSSELS
 from handlers.broadcasts import Broadcasts
 from storage import broadcasts, runs, shopkeepers
 from storage.database import Database
 from storage.tables import utcnow
 
 PLACES = gazetteer()
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=BRUSSELS).astimezone(UTC)
 
 
 TUESDAY = local(2027, 3, 30, 10)

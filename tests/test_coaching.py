@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from recording import CHAT, handle, onboard, recorder, say, texts_of
+from recording import CHAT, Clock, handle, local, onboard, recorder, say, texts_of
 
 from bot.app import App, build
 from bot.config import Settings
@@ -24,20 +24,6 @@ from handlers.nudges import Nudges
 from storage import coaching, due
 from storage.database import Database
 from storage.tables import OUTBOX, TIP_SENT, DueKind, OutboxKind
-
-
-class Clock:
-    """The coaching plan's "now", moved by the test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=BRUSSELS).astimezone(UTC)
 
 
 @pytest.fixture
