@@ -22,6 +22,7 @@ from flows.places import Gazetteer
 from flows.rich_text import RichText
 from flows.texts import Texts
 from flows.timing import SendingHours
+from handlers.coaching import payload
 from storage import broadcasts, outbox, shopkeepers
 from storage.broadcasts import BroadcastRecord, Candidate, Counts
 from storage.database import Database
@@ -44,9 +45,7 @@ def payload_for(texts: Mapping[str, str], language: str) -> dict[str, Any]:
     the broadcast's first language (Dutch when given)."""
     lang = language if language in texts else next(
         (code for code in (DEFAULT_LANGUAGE, *LANGUAGES) if code in texts), language)
-    data = Outbound(texts[lang], html=True).to_data()
-    data["lang"] = lang
-    return data
+    return payload(Outbound(texts[lang], html=True), lang)
 
 
 class Broadcasts:
@@ -143,10 +142,8 @@ class Broadcasts:
         text = self.texts.get(lang, "broadcast_report", id=broadcast.id, sent=counts.sent,
                               failed=counts.failed, unreachable=counts.unreachable,
                               uncertain=counts.uncertain)
-        data = Outbound(text).to_data()
-        data["lang"] = lang
         await outbox.record(tx, shopkeeper_id=broadcast.created_by, channel=channel,
-                            external_id=external_id, payloads=[data])
+                            external_id=external_id, payloads=[payload(Outbound(text), lang)])
         self.sender.wake()
 
     async def cancel(self, broadcast_id: int) -> bool:

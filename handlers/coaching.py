@@ -29,8 +29,6 @@ from storage.tables import Cadence, CommitmentOutcome, DueKind, TipOutcome, utcn
 PLAN_REF, MOMENT_REF, REASSESS_REF, RESUME_REF = "plan", "moment", "reassess", "resume"
 TIP_PREFIX, CHECK_PREFIX, COMMIT_PREFIX = "tip.", "check.", "commit."
 MOMENTS = ("morning", "afternoon", "evening")
-#: Nudges a person has not asked for by pressing a button: /stop ends them all.
-NUDGES = tuple(DueKind)
 
 
 def tip_message(texts: Texts, tip: Tip, lang: str, theme: str) -> Outbound:
