@@ -18,6 +18,8 @@ import getpass
 import logging
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -201,23 +203,29 @@ def _flows_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    """The database at the newest schema, closed afterwards (a CLI command's whole life)."""
+    db = Database(settings.database_url)
+    try:
+        await db.upgrade()
+        yield db
+    finally:
+        await db.close()
+
+
 def _tips_preview(args: argparse.Namespace, settings: Settings) -> int:
     channel, external_id = args.user
     library = load_tips(FLOWS_DIR / "tips", FLOWS_DIR / "data" / "calendar.toml")
 
     async def preview() -> str:
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
-            async with db.transaction() as tx:
-                person = await shopkeepers.find_by_identity(tx, channel=channel,
-                                                            external_id=external_id)
-                if person is None:
-                    return f"nobody known as {channel}:{external_id}"
-                found = (await coaching.recipients(tx, [person.id]))[person.id]
-                first = await due.when(tx, shopkeeper_id=person.id, kind=DueKind.TIP)
-        finally:
-            await db.close()
+        async with _database(settings) as db, db.transaction() as tx:
+            person = await shopkeepers.find_by_identity(tx, channel=channel,
+                                                        external_id=external_id)
+            if person is None:
+                return f"nobody known as {channel}:{external_id}"
+            found = (await coaching.recipients(tx, [person.id]))[person.id]
+            first = await due.when(tx, shopkeeper_id=person.id, kind=DueKind.TIP)
         if found.opted_out or first is None or found.plan is None:
             return f"{channel}:{external_id} gets no tips (no plan, tips off, or /stop)"
         lines = [f"{at.astimezone(BRUSSELS):%a %Y-%m-%d %H:%M}  {tip.theme:14} {tip.id:24} "
@@ -267,18 +275,13 @@ def _roles_change(args: argparse.Namespace, settings: Settings) -> int:
     channel, external_id = args.user
 
     async def change() -> bool:
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
-            async with db.transaction() as tx:
-                person, _ = await shopkeepers.find_or_create(
-                    tx, channel=channel, external_id=external_id, language="nl")
-                if args.action == "grant":
-                    return await roles.grant(tx, shopkeeper_id=person.id, role=Role(args.role),
-                                             by=f"cli:{_login()}")
-                return await roles.revoke(tx, shopkeeper_id=person.id, role=Role(args.role))
-        finally:
-            await db.close()
+        async with _database(settings) as db, db.transaction() as tx:
+            person, _ = await shopkeepers.find_or_create(
+                tx, channel=channel, external_id=external_id, language="nl")
+            if args.action == "grant":
+                return await roles.grant(tx, shopkeeper_id=person.id, role=Role(args.role),
+                                         by=f"cli:{_login()}")
+            return await roles.revoke(tx, shopkeeper_id=person.id, role=Role(args.role))
 
     changed = asyncio.run(change())
     done = "granted to" if args.action == "grant" else "revoked from"
@@ -293,13 +296,8 @@ def _roles_change(args: argparse.Namespace, settings: Settings) -> int:
 
 def _roles_list(args: argparse.Namespace, settings: Settings) -> int:
     async def listing() -> list[tuple[str, str, Role, str]]:
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
-            async with db.transaction() as tx:
-                return await roles.everyone(tx)
-        finally:
-            await db.close()
+        async with _database(settings) as db, db.transaction() as tx:
+            return await roles.everyone(tx)
 
     granted = asyncio.run(listing())
     for channel, external_id, role, by in granted:
@@ -367,9 +365,7 @@ def _broadcast_send(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     async def send() -> int:
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
+        async with _database(settings) as db:
             sending = _sending(settings, db)
             reach = len(await sending.audience(segment))
             print(f"{reach} recipients ({segment.describe()})")
@@ -390,8 +386,6 @@ def _broadcast_send(args: argparse.Namespace, settings: Settings) -> int:
             if not args.no_wait:
                 await _follow(sending, made.id, queued)
             return 0
-        finally:
-            await db.close()
 
     return asyncio.run(send())
 
@@ -418,9 +412,7 @@ async def _follow(sending: Broadcasts, broadcast_id: int, total: int) -> None:
 
 def _broadcast_status(args: argparse.Namespace, settings: Settings) -> int:
     async def status() -> None:
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
+        async with _database(settings) as db:
             sending = _sending(settings, db)
             chosen = await sending.recent(50)
             if args.id is not None:
@@ -436,8 +428,6 @@ def _broadcast_status(args: argparse.Namespace, settings: Settings) -> int:
                       f"{counts.cancelled}  {text[:40]!r}")
             if not chosen:
                 print("no broadcasts yet" if args.id is None else f"no broadcast #{args.id}")
-        finally:
-            await db.close()
 
     asyncio.run(status())
     return 0
@@ -445,12 +435,8 @@ def _broadcast_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def _broadcast_cancel(args: argparse.Namespace, settings: Settings) -> int:
     async def cancel() -> bool:
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
+        async with _database(settings) as db:
             return await _sending(settings, db).cancel(args.id)
-        finally:
-            await db.close()
 
     if asyncio.run(cancel()):
         print(f"broadcast #{args.id} cancelled: what had not gone out yet does not")
@@ -461,12 +447,8 @@ def _broadcast_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 def _broadcast_resend(args: argparse.Namespace, settings: Settings) -> int:
     async def resend() -> int:
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
+        async with _database(settings) as db:
             return await _sending(settings, db).resend_uncertain(args.id)
-        finally:
-            await db.close()
 
     queued = asyncio.run(resend())
     print(f"broadcast #{args.id}: {queued} uncertain messages queued again")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from flows.audience import Member, Segment
 from flows.definition import DEFAULT_LANGUAGE, LANGUAGES
@@ -23,6 +23,7 @@ from flows.rich_text import RichText
 from flows.texts import Texts
 from flows.timing import SendingHours
 from handlers.coaching import payload
+from handlers.nudges import Waker
 from storage import broadcasts, outbox, shopkeepers
 from storage.broadcasts import BroadcastRecord, Candidate, Counts
 from storage.database import Database
@@ -33,11 +34,6 @@ log = logging.getLogger(__name__)
 #: Recipients per transaction: SQLite's single writer is free again between batches, so
 #: shopkeepers chatting meanwhile are not held up.
 BATCH = 1000
-
-
-class Waker(Protocol):
-    def wake(self) -> None:
-        """Rows are queued: look for them soon."""
 
 
 def payload_for(texts: Mapping[str, str], language: str) -> dict[str, Any]:
