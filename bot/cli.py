@@ -309,13 +309,8 @@ def _roles_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _roles_invite(args: argparse.Namespace, settings: Settings) -> int:
     async def create() -> str:
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
-            async with db.transaction() as tx:
-                return await invites.create(tx, role=Role(args.role), via=f"cli:{_login()}")
-        finally:
-            await db.close()
+        async with _database(settings) as db, db.transaction() as tx:
+            return await invites.create(tx, role=Role(args.role), via=f"cli:{_login()}")
 
     code = asyncio.run(create())
     if args.bot:
