@@ -122,6 +122,12 @@ class Outbound:
     #: ``text`` is formatted (Telegram HTML: <b>, <i>, <a href>), validated by
     #: :mod:`flows.rich_text` before it was stored.
     html: bool = False
+    #: A stored picture (:mod:`storage.media`) sent with the text: the text is its
+    #: caption when it fits the platform's caption limit, else a message after it.
+    photo: int | None = None
+    #: Not a message but the removal of earlier ones: the platform's ids of messages
+    #: in this chat to delete (a broadcast sent by mistake).
+    delete: tuple[str, ...] = ()
 
     def to_data(self) -> dict[str, Any]:
         """A JSON-able form for the outbox (a chart is stored as data, drawn when sent)."""
@@ -140,6 +146,10 @@ class Outbound:
             data["press"] = self.press
         if self.html:
             data["html"] = True
+        if self.photo is not None:
+            data["photo"] = self.photo
+        if self.delete:
+            data["delete"] = list(self.delete)
         return data
 
     @classmethod
@@ -155,6 +165,8 @@ class Outbound:
             notice=bool(data.get("notice", False)),
             press=data.get("press"),
             html=bool(data.get("html", False)),
+            photo=int(data["photo"]) if data.get("photo") is not None else None,
+            delete=tuple(str(i) for i in data.get("delete", ())),
         )
 
 

@@ -1,4 +1,6 @@
-"""Everything the bot says outside a flow, per language, from ``flows/texts/<lang>.toml``.
+"""Everything the bot says outside a flow, per language, from ``flows/texts/<lang>.toml``
+and one folder per area (``flows/texts/privacy/<lang>.toml``, …), so a feature's sentences
+sit together. A key is defined once across all files.
 
 The Dutch file is the reference: the other languages must have exactly its keys and the
 same ``{placeholders}``, checked at load, so a missing French sentence is caught by
@@ -36,12 +38,22 @@ class Texts:
     def load(cls, directory: Path = TEXTS_DIR) -> Texts:
         table: dict[str, dict[str, Any]] = {}
         problems: list[FlowProblem] = []
+        areas = sorted(p for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
         for lang in LANGUAGES:
-            path = directory / f"{lang}.toml"
-            try:
-                table[lang] = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                problems.append(FlowProblem(str(path), 0, None, f"cannot read texts: {exc}"))
+            table[lang] = {}
+            origin: dict[str, Path] = {}
+            for path in [directory / f"{lang}.toml", *(a / f"{lang}.toml" for a in areas)]:
+                try:
+                    part = tomllib.loads(path.read_text(encoding="utf-8"))
+                except (OSError, tomllib.TOMLDecodeError) as exc:
+                    problems.append(FlowProblem(str(path), 0, None,
+                                                f"cannot read texts: {exc}"))
+                    continue
+                for key in sorted(set(part) & set(origin)):
+                    problems.append(FlowProblem(str(path), 0, None,
+                                                f"text '{key}' is also in {origin[key]}"))
+                origin.update(dict.fromkeys(part, path))
+                table[lang].update(part)
         if not problems:
             problems = _compare(table, directory)
         if problems:

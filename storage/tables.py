@@ -233,6 +233,9 @@ class OutboxMessage(SQLModel, table=True):
     broadcast_id: int | None = Field(
         default=None,
         sa_column=sa.Column(sa.ForeignKey("broadcast.id", ondelete="CASCADE"), nullable=True))
+    #: The platform's ids of the messages this row became (Telegram message ids, one per
+    #: call), so a broadcast sent by mistake can be deleted from the chats.
+    platform_ids: list[str] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class BroadcastStatus(StrEnum):
@@ -266,6 +269,63 @@ class Broadcast(SQLModel, table=True):
     recipients: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
     finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+    #: A photo sent with the text (the text is its caption when it fits).
+    media_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.ForeignKey("media.id", ondelete="SET NULL"), nullable=True))
+    #: When the coach asked to delete it from the chats (delete rows are queued then).
+    deleted_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+
+
+class Media(SQLModel, table=True):
+    """A picture sent with broadcasts: the bytes once, and each platform's id for it after
+    the first upload (Telegram's ``file_id``), so 2,000 recipients cost one upload."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True)
+    content_type: str = Field(max_length=40)
+    name: str = Field(max_length=80)
+    #: None when the picture came from a platform and only its id is known.
+    data: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    #: Channel name → the platform's id of the uploaded picture.
+    platform_ids: dict[str, str] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+
+
+class BroadcastDraft(SQLModel, table=True):
+    """The broadcast a coach is composing in chat, one per coach: which step they are on
+    and what they chose so far. It becomes a :class:`Broadcast` when confirmed."""
+
+    __tablename__ = "broadcast_draft"
+
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"),
+                            primary_key=True))
+    step: str = Field(max_length=20)
+    texts: dict[str, str] = Field(default_factory=dict, sa_type=sa.JSON)
+    segment: dict[str, list[str]] = Field(default_factory=dict, sa_type=sa.JSON)
+    media_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.ForeignKey("media.id", ondelete="SET NULL"), nullable=True))
+    send_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+    urgent: bool = False
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who looked at or changed what: exports, stats views, role changes, erasures.
+
+    ``actor`` is written out (``telegram:123``, ``cli:login``), not a foreign key: the
+    entry outlives the person's erasure. Nothing in chat deletes these rows."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime(), index=True)
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=40)
+    #: What exactly: the filters of an export, the role granted, how many rows erased.
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
 
 
 class InboxStatus(StrEnum):
@@ -464,3 +524,6 @@ TIP_SENT: sa.Table = TipSent.__table__  # type: ignore[attr-defined]
 COMMITMENT: sa.Table = Commitment.__table__  # type: ignore[attr-defined]
 BROADCAST: sa.Table = Broadcast.__table__  # type: ignore[attr-defined]
 INVITE: sa.Table = Invite.__table__  # type: ignore[attr-defined]
+MEDIA: sa.Table = Media.__table__  # type: ignore[attr-defined]
+BROADCAST_DRAFT: sa.Table = BroadcastDraft.__table__  # type: ignore[attr-defined]
+AUDIT: sa.Table = AuditEntry.__table__  # type: ignore[attr-defined]
