@@ -39,6 +39,18 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
+class Document:
+    """A file to send (an export, someone's own data). The bytes are kept apart from the
+    JSON payload in the outbox (its ``attachment`` bytes); ``data`` is empty in a message
+    read back from a payload until the sender fills it in from the row."""
+
+    name: str
+    content_type: str
+    data: bytes = b""
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Chart:
     """A chart to draw: data, so it can wait in the outbox; drawn just before sending.
 
@@ -128,6 +140,8 @@ class Outbound:
     #: Not a message but the removal of earlier ones: the platform's ids of messages
     #: in this chat to delete (a broadcast sent by mistake).
     delete: tuple[str, ...] = ()
+    #: A file sent with ``text`` as its caption.
+    document: Document | None = None
 
     def to_data(self) -> dict[str, Any]:
         """A JSON-able form for the outbox (a chart is stored as data, drawn when sent)."""
@@ -150,6 +164,10 @@ class Outbound:
             data["photo"] = self.photo
         if self.delete:
             data["delete"] = list(self.delete)
+        if self.document is not None:  # the bytes go in the outbox row's attachment
+            data["document"] = {"name": self.document.name,
+                                "content_type": self.document.content_type,
+                                "caption": self.document.caption}
         return data
 
     @classmethod
@@ -167,6 +185,9 @@ class Outbound:
             html=bool(data.get("html", False)),
             photo=int(data["photo"]) if data.get("photo") is not None else None,
             delete=tuple(str(i) for i in data.get("delete", ())),
+            document=Document(str(document["name"]), str(document["content_type"]),
+                              caption=str(document.get("caption", "")))
+            if (document := data.get("document")) else None,
         )
 
 
