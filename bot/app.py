@@ -24,6 +24,7 @@ from handlers.admin import AdminDesk
 from handlers.broadcasts import Broadcasts
 from handlers.coach import CoachDesk
 from handlers.coaching import CoachingChat
+from handlers.composer import BroadcastComposer, Labels
 from handlers.dispatcher import Dispatcher
 from handlers.flow_versions import FlowVersions
 from handlers.nudges import Nudges
@@ -124,11 +125,15 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     painter = ChartPainter()
     sender = OutboxSender(db, {}, {}, painter, texts, settings.delivery)
     coaching = CoachingChat(texts, library, settings.schedule, clock=clock)
+    places = gazetteer()
+    composer = BroadcastComposer(
+        texts, places, Labels.from_flows(flows.latest("onboarding"), flows.latest("assessment")),
+        settings.schedule.hours, clock=clock)
     dispatcher = Dispatcher(db, texts, ShopkeeperChat(flows, Engine(texts), texts, coaching),
-                            CoachDesk(texts), AdminDesk(texts), sender)
+                            CoachDesk(texts, composer), AdminDesk(texts), sender)
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
                     name=sender.id, clock=clock)
-    sending = Broadcasts(db, texts, gazetteer(), settings.schedule.hours, sender, clock=clock)
+    sending = Broadcasts(db, texts, places, settings.schedule.hours, sender, clock=clock)
     return App(settings, db, texts, dispatcher, sender,
                Inbox(db, dispatcher, concurrency=settings.concurrent_updates), painter,
                AsyncIOScheduler(timezone="UTC"), nudges, sending)

@@ -198,6 +198,12 @@ class Reply:
     text: str | None = None
     choice: str | None = None
     ref: str | None = None
+    #: A picture sent with the text (then its caption): the platform's id for it and the
+    #: platform's stable id of the file (the same picture sent twice has the same one).
+    photo: tuple[str, str] | None = None
+    #: ``text`` with the formatting the person's app applied (bold, italic, links) as
+    #: Telegram HTML; None when it had none.
+    formatted: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

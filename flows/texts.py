@@ -68,6 +68,11 @@ class Texts:
             raise TypeError(f"text '{key}' is a {type(template).__name__}, not a string")
         return template.format_map(_Lenient(values)) if values else template
 
+    def list(self, lang: str, key: str) -> list[str]:
+        """A list entry in ``lang`` alone, in its order (weekday names: Monday first)."""
+        table = self._table.get(lang, self._table[DEFAULT_LANGUAGE])
+        return [str(item) for item in table[key]]
+
     def words(self, lang: str, key: str) -> tuple[str, ...]:
         """A list entry (keywords like ``terug``), in ``lang`` and in Dutch."""
         own = self._table.get(lang, {}).get(key, [])

@@ -36,12 +36,19 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 
 
-def payload_for(texts: Mapping[str, str], language: str) -> dict[str, Any]:
-    """The outbox payload for one recipient: their language when the coach wrote it, else
-    the broadcast's first language (Dutch when given)."""
-    lang = language if language in texts else next(
-        (code for code in (DEFAULT_LANGUAGE, *LANGUAGES) if code in texts), language)
-    return payload(Outbound(texts[lang], html=True), lang)
+def version_for(texts: Mapping[str, str], language: str) -> str:
+    """The version a recipient gets: their language when the coach wrote it, else the
+    first of Dutch, English, French that was written."""
+    if language in texts:
+        return language
+    return next(code for code in (DEFAULT_LANGUAGE, *LANGUAGES) if code in texts)
+
+
+def payload_for(texts: Mapping[str, str], language: str,
+                photo: int | None = None) -> dict[str, Any]:
+    """The outbox payload for one recipient, in :func:`version_for` their language."""
+    lang = version_for(texts, language)
+    return payload(Outbound(texts[lang], html=True, photo=photo), lang)
 
 
 class Broadcasts:
@@ -73,7 +80,8 @@ class Broadcasts:
 
     async def create(self, *, texts: Mapping[str, RichText], segment: Segment,
                      send_at: datetime | None = None, urgent: bool = False,
-                     created_by: int | None = None, via: str) -> BroadcastRecord:
+                     created_by: int | None = None, via: str,
+                     media_id: int | None = None) -> BroadcastRecord:
         """Schedule a broadcast (``send_at`` None: now); the next tick sends it."""
         if not texts or set(texts) - set(LANGUAGES):
             raise ValueError(f"texts must be given per language, in {', '.join(LANGUAGES)}")
@@ -82,7 +90,8 @@ class Broadcasts:
             made = await broadcasts.create(
                 tx, created_by=created_by, created_via=via,
                 texts={lang: text.html() for lang, text in texts.items()},
-                segment=segment.to_data(), urgent=urgent, send_at=send_at or now, now=now)
+                segment=segment.to_data(), urgent=urgent, send_at=send_at or now, now=now,
+                media_id=media_id)
         return made
 
     async def tick(self, now: datetime | None = None) -> int:
@@ -106,7 +115,8 @@ class Broadcasts:
                 await broadcasts.enqueue(tx, broadcast_id=broadcast.id, rows=[
                     {"shopkeeper_id": c.shopkeeper_id, "channel": c.channel,
                      "external_id": c.external_id,
-                     "payload": payload_for(broadcast.texts, c.language)}
+                     "payload": payload_for(broadcast.texts, c.language,
+                                            broadcast.media_id)}
                     for c in recipients[start:start + BATCH]])
             self.sender.wake()
         async with self.db.transaction() as tx:

@@ -147,12 +147,13 @@ class Dispatcher:
             shopkeeper, run = await shopkeepers.find_or_create(
                 tx, channel=inbound.channel, external_id=inbound.external_id,
                 language=_language(inbound.language_hint))
-            turn = Turn(tx, shopkeeper, run, shopkeeper.language, press=inbound.press)
+            turn = Turn(tx, shopkeeper, run, shopkeeper.language, press=inbound.press,
+                        channel=inbound.channel)
             if inbound.command is not None:
                 turn.roles = await roles.of(tx, shopkeeper_id=shopkeeper.id)
                 messages = await self._command(turn, inbound.command, inbound.argument)
             else:
-                messages = await self.shopkeeper.reply(turn, inbound.reply or Reply(text=""))
+                messages = await self._reply(turn, inbound.reply or Reply(text=""))
             if turn.shopkeeper is None and inbox_row is not None:
                 # Consent refused: not even the update that said so is kept.
                 await inbox.forget_chat(tx, channel=inbound.channel, chat=inbound.external_id)
@@ -168,6 +169,20 @@ class Dispatcher:
                 if _may(turn.roles, role):
                     messages.append(Outbound(self.texts.get(turn.lang, f"help_{role}")))
         return messages
+
+    async def _reply(self, turn: Turn, reply: Reply) -> list[Outbound]:
+        """A coach's buttons, and what a coach types while composing a broadcast, go to the
+        coach's desk; everything else is the shopkeeper's conversation (a button of the
+        desk pressed by someone without the role is then an unknown, stale button)."""
+        coach = self.desks[Role.COACH]
+        assert isinstance(coach, CoachDesk)
+        ours = coach.owns(reply.ref) if reply.ref is not None else await coach.wants_text(turn)
+        if ours:
+            assert turn.shopkeeper is not None
+            turn.roles = await roles.of(turn.tx, shopkeeper_id=turn.shopkeeper.id)
+            if _may(turn.roles, Role.COACH):
+                return await coach.reply(turn, reply)
+        return await self.shopkeeper.reply(turn, reply)
 
     async def _reachable(self, tx: AsyncConnection, inbound: Inbound) -> None:
         assert inbound.reachable is not None

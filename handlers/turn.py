@@ -25,3 +25,5 @@ class Turn:
     lang: str
     roles: frozenset[Role] = frozenset()
     press: str | None = None
+    #: The channel the person wrote on (``telegram``): a picture they sent is its file.
+    channel: str = ""

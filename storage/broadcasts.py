@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,6 +45,8 @@ class BroadcastRecord:
     recipients: int
     created_at: datetime
     finished_at: datetime | None
+    media_id: int | None = None
+    deleted_at: datetime | None = None
 
 
 _COLUMNS = [BROADCAST.c[f.name] for f in fields(BroadcastRecord)]
@@ -110,11 +112,12 @@ async def candidates(tx: AsyncConnection) -> list[Candidate]:
 
 async def create(tx: AsyncConnection, *, created_by: int | None, created_via: str,
                  texts: dict[str, str], segment: dict[str, list[str]], urgent: bool,
-                 send_at: datetime, now: datetime) -> BroadcastRecord:
+                 send_at: datetime, now: datetime,
+                 media_id: int | None = None) -> BroadcastRecord:
     row = (await tx.execute(sa.insert(BROADCAST).values(
         created_by=created_by, created_via=created_via[:80], texts=texts, segment=segment,
         urgent=urgent, status=BroadcastStatus.SCHEDULED, send_at=send_at, recipients=0,
-        created_at=now).returning(*_COLUMNS))).one()
+        created_at=now, media_id=media_id).returning(*_COLUMNS))).one()
     return BroadcastRecord(*row)
 
 
@@ -229,3 +232,50 @@ async def resend_uncertain(tx: AsyncConnection, *, broadcast_id: int) -> int:
         await tx.execute(sa.update(BROADCAST).where(BROADCAST.c.id == broadcast_id)
                          .values(status=BroadcastStatus.SENDING, finished_at=None))
     return int(result.rowcount)
+
+
+#: How long Telegram lets a bot delete its own message in a private chat, less a margin for
+#: the time the deletions take to go out.
+DELETABLE_FOR = timedelta(hours=48) - timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What asking to delete a broadcast from the chats did."""
+
+    queued: int  # chats a deletion was queued for
+    too_old: int  # delivered too long ago: the platform no longer allows it
+
+
+async def delete_from_chats(tx: AsyncConnection, *, broadcast_id: int,
+                            now: datetime) -> Deletion | None:
+    """Queue the deletion of a broadcast's delivered messages (one bulk row per chat
+    carrying the platform's message ids), and stop what has not gone out yet. None when
+    the broadcast does not exist or was deleted already."""
+    changed = (await tx.execute(sa.update(BROADCAST).where(
+        BROADCAST.c.id == broadcast_id, BROADCAST.c.deleted_at.is_(None))
+        .values(deleted_at=now))).rowcount
+    if not changed:
+        return None
+    await cancel(tx, broadcast_id=broadcast_id, now=now)
+    delivered = await tx.execute(
+        sa.select(OUTBOX.c.shopkeeper_id, OUTBOX.c.channel, OUTBOX.c.external_id,
+                  OUTBOX.c.platform_ids, OUTBOX.c.sent_at, OUTBOX.c.payload)
+        .where(OUTBOX.c.broadcast_id == broadcast_id, OUTBOX.c.status == OutboxStatus.SENT))
+    rows, too_old = [], 0
+    queued_at = utcnow()  # the sender's clock
+    for owner, channel, external_id, ids, sent_at, payload in delivered:
+        if not ids:
+            continue  # delivered before message ids were kept
+        if sent_at is None or sent_at < queued_at - DELETABLE_FOR:
+            too_old += 1
+            continue
+        rows.append({"shopkeeper_id": owner, "channel": channel, "external_id": external_id,
+                     "payload": {"text": "", "delete": list(ids),
+                                 "lang": (payload or {}).get("lang", "nl")},
+                     "kind": OutboxKind.BULK, "status": OutboxStatus.QUEUED, "ordered": True,
+                     "attempts": 0, "progress": 0, "next_attempt_at": queued_at,
+                     "created_at": queued_at})
+    if rows:
+        await tx.execute(sa.insert(OUTBOX), rows)
+    return Deletion(len(rows), too_old)

@@ -17,6 +17,7 @@ from telegram import ChatMember
 from bot.inbox import Interpreted
 from bot.telegram import render
 from bot.telegram.channel import TelegramChannel
+from bot.telegram.formatting import entities_to_html
 from flows.messages import Reply
 from handlers.dispatcher import Handled
 from handlers.inbound import Inbound
@@ -109,9 +110,14 @@ class Reader:
             command = word.split("@", 1)[0].lower()
             return Interpreted(Inbound(CHANNEL, chat_id, command=command,
                                        argument=argument.strip(), language_hint=hint))
-        # Stickers, photos, voice get Reply(text=""): the conversation asks for text kindly.
-        return Interpreted(Inbound(CHANNEL, chat_id, reply=Reply(text=text),
-                                   language_hint=hint))
+        photo = _photo(message.get("photo"))
+        if photo is not None:  # a caption is the photo's text (a coach's broadcast)
+            text = clean(message["caption"]) if isinstance(message.get("caption"), str) else ""
+        entities = message.get("caption_entities" if photo else "entities")
+        # Stickers, voice notes get Reply(text=""): the conversation asks for text kindly.
+        return Interpreted(Inbound(CHANNEL, chat_id, reply=Reply(
+            text=text, photo=photo, formatted=entities_to_html(text, entities)),
+            language_hint=hint))
 
     def _press(self, query: dict[str, Any]) -> Interpreted:
         press = _field(query, "id", str)
@@ -136,6 +142,19 @@ class Reader:
                                 press)
 
         return Interpreted(inbound, after)
+
+
+def _photo(sizes: Any) -> tuple[str, str] | None:
+    """The largest size of a photo (Telegram lists them smallest first): its file id and
+    its stable unique id."""
+    if not isinstance(sizes, list) or not sizes or not isinstance(sizes[-1], dict):
+        return None
+    largest = sizes[-1]
+    file_id, unique = largest.get("file_id"), largest.get("file_unique_id")
+    if not isinstance(file_id, str) or not isinstance(unique, str):
+        return None
+    return file_id, unique
+
 
 def _hint(sender: Any) -> str | None:
     code = sender.get("language_code") if isinstance(sender, dict) else None
