@@ -30,6 +30,7 @@ from bot.console import ConsoleChat
 from flows.audience import KEYS as SEGMENT_KEYS
 from flows.audience import Segment, SegmentError
 from flows.loader import FlowError, load_library
+from flows.pictures import PictureError, picture
 from flows.places import gazetteer
 from flows.rich_text import RichText, RichTextError
 from flows.rich_text import parse as parse_rich_text
@@ -130,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--text", required=True, help="the message (Dutch, or the one language)")
     for lang in ("en", "fr"):
         send.add_argument(f"--text-{lang}", help=f"the same message in {lang}")
+    send.add_argument("--photo", type=Path, metavar="PATH",
+                      help="a JPEG or PNG sent with it (the text is its caption when it fits)")
     send.add_argument("--segment", action="append", default=[], metavar="KEY=VALUE",
                       help="who receives it (repeat: different keys all apply, one key's "
                            "values are alternatives); none: everyone")
@@ -152,6 +155,11 @@ def _parser() -> argparse.ArgumentParser:
     cancel = broadcast_commands.add_parser("cancel", help="stop a scheduled or running one")
     cancel.add_argument("id", type=int)
     cancel.set_defaults(func=_broadcast_cancel)
+    delete = broadcast_commands.add_parser(
+        "delete", help="delete a sent one from the chats (Telegram allows it for 48 hours)")
+    delete.add_argument("id", type=int)
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(func=_broadcast_delete)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
@@ -355,7 +363,8 @@ def _broadcast_send(args: argparse.Namespace, settings: Settings) -> int:
             if getattr(args, f"text_{lang}"):
                 texts[lang] = parse_rich_text(getattr(args, f"text_{lang}"))
         segment = Segment.parse(args.segment, gazetteer())
-    except (RichTextError, SegmentError) as exc:
+        photo = picture(args.photo.read_bytes(), args.photo.name) if args.photo else None
+    except (RichTextError, SegmentError, PictureError, OSError) as exc:
         print(f"kiss-coach: {exc}", file=sys.stderr)
         return 2
 
@@ -368,8 +377,10 @@ def _broadcast_send(args: argparse.Namespace, settings: Settings) -> int:
             if answer.strip().lower() not in ("y", "yes", "j", "ja"):
                 print("not sent")
                 return 1
+            media_id = await sending.attach(photo) if photo is not None else None
             made = await sending.create(texts=texts, segment=segment, send_at=args.at,
-                                        urgent=args.urgent, via=f"cli:{_login()}")
+                                        urgent=args.urgent, via=f"cli:{_login()}",
+                                        media_id=media_id)
             queued = await sending.tick()
             if not queued:
                 print(f"broadcast #{made.id} scheduled for "
@@ -448,3 +459,26 @@ def _broadcast_resend(args: argparse.Namespace, settings: Settings) -> int:
     queued = asyncio.run(resend())
     print(f"broadcast #{args.id}: {queued} uncertain messages queued again")
     return 0
+
+
+def _broadcast_delete(args: argparse.Namespace, settings: Settings) -> int:
+    async def delete() -> int:
+        async with _database(settings) as db:
+            sending = _sending(settings, db)
+            counts = await sending.counts(args.id)
+            print(f"broadcast #{args.id} reached {counts.sent + counts.uncertain} chats")
+            answer = "y" if args.yes else await asyncio.to_thread(
+                input, "delete it from their chats? This cannot be undone. [y/N] ")
+            if answer.strip().lower() not in ("y", "yes", "j", "ja"):
+                print("not deleted")
+                return 1
+            deletion = await sending.delete_from_chats(args.id)
+            if deletion is None:
+                print(f"broadcast #{args.id} does not exist or was deleted already",
+                      file=sys.stderr)
+                return 1
+            print(f"broadcast #{args.id}: deletion queued for {deletion.queued} chats; "
+                  f"{deletion.too_old} are older than 48 hours and stay")
+            return 0
+
+    return asyncio.run(delete())

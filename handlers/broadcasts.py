@@ -18,13 +18,14 @@ from typing import Any
 from flows.audience import Member, Segment
 from flows.definition import DEFAULT_LANGUAGE, LANGUAGES
 from flows.messages import Outbound
+from flows.pictures import Picture
 from flows.places import Gazetteer
 from flows.rich_text import RichText
 from flows.texts import Texts
 from flows.timing import SendingHours
 from handlers.coaching import payload
 from handlers.nudges import Waker
-from storage import broadcasts, outbox, shopkeepers
+from storage import broadcasts, media, outbox, shopkeepers
 from storage.broadcasts import BroadcastRecord, Candidate, Counts
 from storage.database import Database
 from storage.tables import utcnow
@@ -151,6 +152,22 @@ class Broadcasts:
         await outbox.record(tx, shopkeeper_id=broadcast.created_by, channel=channel,
                             external_id=external_id, payloads=[payload(Outbound(text), lang)])
         self.sender.wake()
+
+    async def attach(self, photo: Picture) -> int:
+        """Store a picture to send with a broadcast; returns its media id."""
+        async with self.db.transaction() as tx:
+            return await media.put(tx, data=photo.data, content_type=photo.content_type,
+                                   name=photo.name)
+
+    async def delete_from_chats(self, broadcast_id: int) -> broadcasts.Deletion | None:
+        """Delete a broadcast from the chats it reached (within Telegram's 48 hours); what
+        has not gone out yet is cancelled. None when it was deleted already."""
+        async with self.db.transaction() as tx:
+            deletion = await broadcasts.delete_from_chats(tx, broadcast_id=broadcast_id,
+                                                          now=self.clock())
+        if deletion is not None and deletion.queued:
+            self.sender.wake()
+        return deletion
 
     async def cancel(self, broadcast_id: int) -> bool:
         async with self.db.transaction() as tx:

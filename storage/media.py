@@ -16,9 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import MEDIA, utcnow
 
-#: Telegram's limit for a photo sent by upload (sendPhoto): 10 MB.
-MAX_BYTES = 10 * 1024 * 1024
-
 
 @dataclass(frozen=True, slots=True)
 class MediaRecord:
@@ -33,9 +30,8 @@ class MediaRecord:
 
 
 async def put(tx: AsyncConnection, *, data: bytes, content_type: str, name: str) -> int:
-    """Store a picture's bytes (the same bytes twice are one row); returns its id."""
-    if len(data) > MAX_BYTES:
-        raise ValueError(f"a picture may be at most {MAX_BYTES // 1024 // 1024} MB")
+    """Store a picture's bytes (checked by :func:`flows.pictures.picture`; the same bytes
+    twice are one row); returns its id."""
     return await _put(tx, hashlib.sha256(data).hexdigest(), content_type, name, data, {})
 
 

@@ -145,3 +145,20 @@ async def test_broadcast_send_asks_queues_and_status_shows_it(tmp_path: Path) ->
     assert code == 0 and "cancelled" in out
     code, out, _ = await run_cli(tmp_path, "broadcast", "status", "1")
     assert "#1 cancelled" in out and "cancelled 1" in out
+    fake = tmp_path / "poster.png"
+    fake.write_bytes(b"GIF89a not really")
+    code, _, err = await run_cli(tmp_path, "broadcast", "send", "--text", "Kijk",
+                                 "--photo", str(fake), "--yes")
+    assert code == 2 and "poster.png is not a JPEG or PNG picture" in err
+    fake.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    code, out, _ = await run_cli(tmp_path, "broadcast", "send", "--text", "Kijk",
+                                 "--photo", str(fake), "--urgent", "--yes", "--no-wait")
+    assert code == 0 and "#2: 1 messages queued" in out
+    code, out, _ = await run_cli(tmp_path, "broadcast", "delete", "2", stdin=b"n\n")
+    assert code == 1 and "not deleted" in out
+    code, out, _ = await run_cli(tmp_path, "broadcast", "delete", "2", "--yes")
+    assert code == 0 and "deletion queued for 0 chats" in out  # nothing had gone out yet
+    code, out, _ = await run_cli(tmp_path, "broadcast", "status", "2")
+    assert "#2 cancelled" in out
+    code, _, err = await run_cli(tmp_path, "broadcast", "delete", "2", "--yes")
+    assert code == 1 and "deleted already" in err
