@@ -69,9 +69,12 @@ class Handled:
     delivered: bool = False
     #: Another process handled this update first: nothing more to do here.
     elsewhere: bool = False
+    #: Slow work the turn left for after its commit (see :attr:`Turn.afterwards`).
+    afterwards: list[Afterwards] = field(default_factory=list)
 
 
 After = Callable[[Handled], Awaitable[None]]
+Afterwards = Callable[[], Awaitable[None]]
 
 
 class Dispatcher:
@@ -117,7 +120,12 @@ class Dispatcher:
                 handled.delivered = await self.sender.deliver(handled.rows)
             if after is not None and not handled.elsewhere:
                 await after(handled)
-            return handled
+        for work in handled.afterwards:  # outside the lock: the person may go on chatting
+            try:
+                await work()
+            except Exception:
+                log.exception("work after the turn of %s failed", inbound.address)
+        return handled
 
     async def _attempts(self, inbound: Inbound, inbox_row: int | None) -> Handled:
         error: Exception | None = None
@@ -157,7 +165,9 @@ class Dispatcher:
             if turn.shopkeeper is None and inbox_row is not None:
                 # Consent refused: not even the update that said so is kept.
                 await inbox.forget_chat(tx, channel=inbound.channel, chat=inbound.external_id)
-            return await self._record(turn, inbound, messages)
+            handled = await self._record(turn, inbound, messages)
+            handled.afterwards = turn.afterwards
+            return handled
 
     async def _command(self, turn: Turn, command: str, argument: str) -> list[Outbound]:
         needed = self.access.get(command)

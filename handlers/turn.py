@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,3 +28,7 @@ class Turn:
     press: str | None = None
     #: The channel the person wrote on (``telegram``): a picture they sent is its file.
     channel: str = ""
+    #: Slow work to do after this turn's transaction committed, outside the person's lock
+    #: (a call to a language model): each opens its own transactions and records what it
+    #: says in the outbox. A failure is logged; the turn itself stands.
+    afterwards: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
