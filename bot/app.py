@@ -29,6 +29,7 @@ from handlers.dispatcher import Dispatcher
 from handlers.flow_versions import FlowVersions
 from handlers.nudges import Nudges
 from handlers.shopkeeper import ShopkeeperChat
+from handlers.tickets import Tickets
 from storage import inbox, roles, shopkeepers
 from storage.database import Database
 from storage.tables import Role, utcnow
@@ -126,11 +127,11 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     sender = OutboxSender(db, {}, {}, painter, texts, settings.delivery)
     coaching = CoachingChat(texts, library, settings.schedule, clock=clock)
     places = gazetteer()
-    composer = BroadcastComposer(
-        texts, places, Labels.from_flows(flows.latest("onboarding"), flows.latest("assessment")),
-        settings.schedule.hours, clock=clock)
+    labels = Labels.from_flows(flows.latest("onboarding"), flows.latest("assessment"))
+    composer = BroadcastComposer(texts, places, labels, settings.schedule.hours, clock=clock)
+    desk = CoachDesk(texts, composer, Tickets(texts, labels, sender, clock=clock))
     dispatcher = Dispatcher(db, texts, ShopkeeperChat(flows, Engine(texts), texts, coaching),
-                            CoachDesk(texts, composer), AdminDesk(texts), sender)
+                            desk, AdminDesk(texts), sender)
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
                     name=sender.id, clock=clock)
     sending = Broadcasts(db, texts, places, settings.schedule.hours, sender, clock=clock)

@@ -1,5 +1,6 @@
 """Commands for coaches (admins have them too): who a message reaches, composing a
-broadcast, and following (cancelling, deleting, resending) the recent ones."""
+broadcast, following (cancelling, deleting, resending) the recent ones, and the tickets of
+shopkeepers who asked for a human coach."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flows.rich_text import parse
 from flows.texts import Texts
 from flows.timing import BRUSSELS
 from handlers.composer import BroadcastComposer
+from handlers.tickets import CLAIM_REF, Tickets
 from handlers.turn import Turn
 from storage import broadcasts, shopkeepers
 from storage.broadcasts import BroadcastRecord
@@ -33,26 +35,35 @@ class CoachDesk:
     Coaches work as a team: any coach may act on any broadcast.
     """
 
-    COMMANDS: ClassVar[tuple[str, ...]] = ("broadcast", "broadcasts", "reach")
+    COMMANDS: ClassVar[tuple[str, ...]] = ("broadcast", "broadcasts", "reach", "tickets",
+                                           "reply", "close")
 
-    def __init__(self, texts: Texts, composer: BroadcastComposer) -> None:
+    def __init__(self, texts: Texts, composer: BroadcastComposer, tickets: Tickets) -> None:
         self.texts = texts
         self.composer = composer
+        self.tickets = tickets
 
     async def command(self, turn: Turn, command: str, argument: str) -> list[Outbound]:
         assert command in self.COMMANDS
-        if command == "broadcast":
-            return await self.composer.start(turn)
-        if command == "broadcasts":
-            return [await self._broadcasts(turn)]
+        match command:
+            case "broadcast":
+                return await self.composer.start(turn)
+            case "broadcasts":
+                return [await self._broadcasts(turn)]
+            case "tickets":
+                return await self.tickets.listing(turn)
+            case "reply":
+                return await self.tickets.answer(turn, argument)
+            case "close":
+                return await self.tickets.close(turn, argument)
         reach = await shopkeepers.reach(turn.tx)
         return [Outbound(self.texts.get(turn.lang, "reach", **reach))]
 
     # -- what the dispatcher routes here ------------------------------------------------
 
     def owns(self, ref: str) -> bool:
-        """A button of the composer or of the broadcast list."""
-        return ref == LIST_REF or self.composer.owns(ref)
+        """A button of the composer, of the broadcast list, or to claim a ticket."""
+        return ref in (LIST_REF, CLAIM_REF) or self.composer.owns(ref)
 
     async def wants_text(self, turn: Turn) -> bool:
         """Is this coach in the middle of typing a broadcast?"""
@@ -62,6 +73,8 @@ class CoachDesk:
     async def reply(self, turn: Turn, reply: Reply) -> list[Outbound]:
         if reply.ref == LIST_REF:
             return await self._list_press(turn, reply.choice or "")
+        if reply.ref == CLAIM_REF:
+            return await self.tickets.claim(turn, reply.choice or "")
         if reply.ref is not None:
             return await self.composer.press(turn, reply)
         return await self.composer.typed(turn, reply)

@@ -58,6 +58,10 @@ def when_text(texts: Texts, lang: str, at: datetime, moment: str | None) -> str:
                      moment=texts.get(lang, f"when_{moment}"))
 
 
+#: The buttons of "may a coach contact you?" (answered by :mod:`handlers.tickets`).
+CONTACT_REF = "tk.ask"
+
+
 def payload(message: Outbound, lang: str) -> dict[str, object]:
     """An outbox payload for a message nobody's button press is waiting on."""
     data = message.to_data()
@@ -112,11 +116,19 @@ class CoachingChat:
                        at=self.schedule.reassess(now, moment))
         await due.cancel(turn.tx, shopkeeper_id=person, kinds=[DueKind.REMINDER])
         if plan is None:
-            return [self._plan_offer(turn.lang)]
+            return [self._plan_offer(turn.lang), self._contact_offer(turn.lang)]
         if plan.cadence != Cadence.OFF:  # a new result: tips follow it from now on
             await due.plan(turn.tx, shopkeeper_id=person, kind=DueKind.TIP,
                            at=self.schedule.first_tip(now, moment))
-        return self._commit_offer(turn.lang, result, flow, result_id)
+        return [*self._commit_offer(turn.lang, result, flow, result_id),
+                self._contact_offer(turn.lang)]
+
+    def _contact_offer(self, lang: str) -> Outbound:
+        """"May a coach of KERNpunt contact you?" (see :mod:`handlers.tickets`)."""
+        say = self.texts.get
+        return Outbound(say(lang, "tk_offer"), (Button("yes", say(lang, "tk_offer_yes")),
+                                                Button("no", say(lang, "tk_offer_no"))),
+                        ref=CONTACT_REF)
 
     def _plan_offer(self, lang: str) -> Outbound:
         say = self.texts.get

@@ -21,6 +21,7 @@ from flows.messages import Outbound, Reply
 from flows.texts import Texts
 from handlers.admin import AdminDesk
 from handlers.coach import CoachDesk
+from handlers.coaching import CONTACT_REF
 from handlers.inbound import Inbound
 from handlers.locks import UserLocks
 from handlers.shopkeeper import ShopkeeperChat
@@ -94,6 +95,8 @@ class Dispatcher:
         self.db = db
         self.texts = texts
         self.shopkeeper = shopkeeper
+        self.coach = coach
+        self.tickets = coach.tickets  # the shopkeeper's side of the hand-over
         self.admin = admin  # a channel tells it the bot's public name (invite links)
         self.desks: Mapping[Role, CoachDesk | AdminDesk] = {Role.COACH: coach,
                                                              Role.ADMIN: admin}
@@ -156,7 +159,7 @@ class Dispatcher:
                 tx, channel=inbound.channel, external_id=inbound.external_id,
                 language=_language(inbound.language_hint))
             turn = Turn(tx, shopkeeper, run, shopkeeper.language, press=inbound.press,
-                        channel=inbound.channel)
+                        channel=inbound.channel, display_name=inbound.display_name)
             if inbound.command is not None:
                 turn.roles = await roles.of(tx, shopkeeper_id=shopkeeper.id)
                 messages = await self._command(turn, inbound.command, inbound.argument)
@@ -173,6 +176,8 @@ class Dispatcher:
         needed = self.access.get(command)
         if needed is not None and _may(turn.roles, needed):
             return await self.desks[needed].command(turn, command, argument)
+        if command == "coach":  # anyone may ask for a human coach
+            return await self.tickets.request(turn, argument)
         messages = await self.shopkeeper.command(turn, command, argument)
         if command == "help":
             for role in (Role.COACH, Role.ADMIN):
@@ -182,16 +187,22 @@ class Dispatcher:
 
     async def _reply(self, turn: Turn, reply: Reply) -> list[Outbound]:
         """A coach's buttons, and what a coach types while composing a broadcast, go to the
-        coach's desk; everything else is the shopkeeper's conversation (a button of the
-        desk pressed by someone without the role is then an unknown, stale button)."""
-        coach = self.desks[Role.COACH]
-        assert isinstance(coach, CoachDesk)
+        coach's desk (a button of the desk pressed by someone without the role is then an
+        unknown, stale button); what a shopkeeper types while a coach has their ticket goes
+        to that coach; everything else is the shopkeeper's conversation."""
+        coach = self.coach
         ours = coach.owns(reply.ref) if reply.ref is not None else await coach.wants_text(turn)
         if ours:
             assert turn.shopkeeper is not None
             turn.roles = await roles.of(turn.tx, shopkeeper_id=turn.shopkeeper.id)
             if _may(turn.roles, Role.COACH):
                 return await coach.reply(turn, reply)
+        if reply.ref == CONTACT_REF:
+            return await self.tickets.press(turn, reply)
+        if reply.ref is None and reply.text:
+            ticket = await self.tickets.relaying(turn)
+            if ticket is not None:  # talking with a human coach
+                return await self.tickets.relay(turn, ticket, reply.text)
         return await self.shopkeeper.reply(turn, reply)
 
     async def _reachable(self, tx: AsyncConnection, inbound: Inbound) -> None:

@@ -25,6 +25,8 @@ class Inbound:
     reachable: bool | None = None
     language_hint: str | None = None
     press: str | None = None
+    #: The first name the person's app shows (kept only for coaches, on tickets they take).
+    display_name: str | None = None
 
     @property
     def address(self) -> str:

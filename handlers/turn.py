@@ -28,6 +28,8 @@ class Turn:
     press: str | None = None
     #: The channel the person wrote on (``telegram``): a picture they sent is its file.
     channel: str = ""
+    #: The first name the person's app shows, when the channel gives one.
+    display_name: str | None = None
     #: Slow work to do after this turn's transaction committed, outside the person's lock
     #: (a call to a language model): each opens its own transactions and records what it
     #: says in the outbox. A failure is logged; the turn itself stands.

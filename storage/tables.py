@@ -527,3 +527,53 @@ INVITE: sa.Table = Invite.__table__  # type: ignore[attr-defined]
 MEDIA: sa.Table = Media.__table__  # type: ignore[attr-defined]
 BROADCAST_DRAFT: sa.Table = BroadcastDraft.__table__  # type: ignore[attr-defined]
 AUDIT: sa.Table = AuditEntry.__table__  # type: ignore[attr-defined]
+
+
+class TicketStatus(StrEnum):
+    """``open`` (waits for a coach) → ``claimed`` (one coach owns it) → ``closed``."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    CLOSED = "closed"
+
+
+class Ticket(SQLModel, table=True):
+    """A shopkeeper who asked for a human coach: the first coach to claim it owns it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"), index=True,
+                            nullable=False))
+    #: What they asked (or that they asked to be contacted), as they wrote it.
+    question: str = Field(max_length=2000)
+    status: str = Field(default=TicketStatus.OPEN, max_length=10, index=True)
+    coach_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="SET NULL"),
+                            nullable=True))
+    #: The owning coach's first name as their app gave it ("Coach An: …").
+    coach_name: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+    claimed_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+    #: The last message either way; after 7 silent days the ticket counts as closed.
+    active_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+    closed_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+
+
+class TicketMessage(SQLModel, table=True):
+    """One message of a ticket's conversation, either way (exportable, erased with the
+    shopkeeper)."""
+
+    __tablename__ = "ticket_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("ticket.id", ondelete="CASCADE"), index=True,
+                            nullable=False))
+    from_coach: bool = False
+    text: str = Field(max_length=4000)
+    at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+
+
+TICKET: sa.Table = Ticket.__table__  # type: ignore[attr-defined]
+TICKET_MESSAGE: sa.Table = TicketMessage.__table__  # type: ignore[attr-defined]

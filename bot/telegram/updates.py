@@ -109,7 +109,8 @@ class Reader:
             word, _, argument = text[1:].partition(" ")
             command = word.split("@", 1)[0].lower()
             return Interpreted(Inbound(CHANNEL, chat_id, command=command,
-                                       argument=argument.strip(), language_hint=hint))
+                                       argument=argument.strip(), language_hint=hint,
+                                       display_name=_name(message.get("from"))))
         photo = _photo(message.get("photo"))
         if photo is not None:  # a caption is the photo's text (a coach's broadcast)
             text = clean(message["caption"]) if isinstance(message.get("caption"), str) else ""
@@ -128,7 +129,7 @@ class Reader:
         ref, choice = parsed if parsed is not None else ("?", "?")
         inbound = Inbound(CHANNEL, str(_field(sender, "id", int)),
                           reply=Reply(choice=choice, ref=ref), language_hint=_hint(sender),
-                          press=press)
+                          press=press, display_name=_name(sender))
         question = query.get("message")
 
         async def after(handled: Handled) -> None:
@@ -154,6 +155,11 @@ def _photo(sizes: Any) -> tuple[str, str] | None:
     if not isinstance(file_id, str) or not isinstance(unique, str):
         return None
     return file_id, unique
+
+
+def _name(sender: Any) -> str | None:
+    name = sender.get("first_name") if isinstance(sender, dict) else None
+    return clean(name)[:40] if isinstance(name, str) and name.strip() else None
 
 
 def _hint(sender: Any) -> str | None:
