@@ -27,7 +27,8 @@ from handlers.coaching import CoachingChat
 from handlers.dispatcher import Dispatcher
 from handlers.flow_versions import FlowVersions
 from handlers.nudges import Nudges
-from handlers.shopkeeper import ShopkeeperChat
+from handlers.privacy import PrivacyChat
+from handlers.shopkeeper import CONSENT_VERSION, ShopkeeperChat
 from storage import inbox, roles, shopkeepers
 from storage.database import Database
 from storage.tables import Role, utcnow
@@ -124,7 +125,9 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     painter = ChartPainter()
     sender = OutboxSender(db, {}, {}, painter, texts, settings.delivery)
     coaching = CoachingChat(texts, library, settings.schedule, clock=clock)
-    dispatcher = Dispatcher(db, texts, ShopkeeperChat(flows, Engine(texts), texts, coaching),
+    privacy = PrivacyChat(texts, settings.privacy, CONSENT_VERSION, clock=clock)
+    dispatcher = Dispatcher(db, texts,
+                            ShopkeeperChat(flows, Engine(texts), texts, coaching, privacy),
                             CoachDesk(texts), AdminDesk(texts), sender)
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
                     name=sender.id, clock=clock)

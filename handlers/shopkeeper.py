@@ -18,6 +18,7 @@ from flows.scoring import score
 from flows.texts import Texts
 from handlers.coaching import REASSESS_REF, RESUME_REF, CoachingChat, Latest
 from handlers.flow_versions import FlowVersions
+from handlers.privacy import PrivacyChat
 from handlers.turn import Turn
 from storage import due, invites, outbox, runs, shopkeepers
 from storage.records import ResultRecord, RunRecord
@@ -26,8 +27,9 @@ from storage.tables import DueKind, Role, RunStatus, utcnow
 ONBOARDING = "onboarding"
 ASSESSMENT = "assessment"
 LANGUAGE_REF = "lang"
-#: Bumped when the consent text changes materially; stored with each consent.
-CONSENT_VERSION = "2026-11"
+#: Bumped when the consent text or the privacy notice changes materially; stored with each
+#: consent. 2026-11-27: the full notice (controller, rights, retention, the GBA).
+CONSENT_VERSION = "2026-11-27"
 
 
 class ShopkeeperChat:
@@ -38,17 +40,19 @@ class ShopkeeperChat:
     """
 
     def __init__(self, flows: FlowVersions, engine: Engine, texts: Texts,
-                 coaching: CoachingChat) -> None:
+                 coaching: CoachingChat, privacy: PrivacyChat) -> None:
         self.flows = flows
         self.engine = engine
         self.texts = texts
         self.coaching = coaching
+        self.privacy = privacy
 
     # -- commands -----------------------------------------------------------------------
 
     async def command(self, turn: Turn, command: str, argument: str) -> list[Outbound]:
         """``/start``, ``/help``, …; an unknown command gets a friendly pointer."""
         say = self.texts.get
+        await self._active(turn)
         match command:
             case "start":
                 code = invites.code_in(argument)
@@ -59,7 +63,11 @@ class ShopkeeperChat:
             case "help":
                 return [Outbound(say(turn.lang, "help"))]
             case "privacy":
-                return [Outbound(say(turn.lang, "privacy"))]
+                return [self.privacy.notice(turn.lang)]
+            case "mydata":
+                return [await self.privacy.my_data(turn)]
+            case "delete":
+                return [self.privacy.ask_erase(turn.lang)]
             case "language":
                 return [self._language_prompt(turn.lang)]
             case "stop":
@@ -82,6 +90,12 @@ class ShopkeeperChat:
                         *await self._begin(turn, ASSESSMENT)]
             case _:
                 return [Outbound(say(turn.lang, "unknown_command", command=command[:32]))]
+
+    async def _active(self, turn: Turn) -> None:
+        """Anything the person sends counts as activity (retention), and calls off an
+        erasure they were told of."""
+        assert turn.shopkeeper is not None
+        await shopkeepers.touch(turn.tx, shopkeeper=turn.shopkeeper, now=self.coaching.clock())
 
     async def _start(self, turn: Turn) -> list[Outbound]:
         assert turn.shopkeeper is not None
@@ -157,6 +171,9 @@ class ShopkeeperChat:
     async def reply(self, turn: Turn, reply: Reply) -> list[Outbound]:
         """An answer to the current question, typed or pressed."""
         assert turn.shopkeeper is not None
+        await self._active(turn)
+        if reply.ref is not None and PrivacyChat.owns(reply.ref):
+            return await self.privacy.press(turn, reply)
         if not reply.text and reply.choice is None:  # a sticker, a photo, a voice note
             return [Outbound(self.texts.get(turn.lang, "only_text")), *await self._resume(turn)]
         if reply.ref == LANGUAGE_REF:
