@@ -28,6 +28,7 @@ from handlers.dispatcher import Dispatcher
 from handlers.flow_versions import FlowVersions
 from handlers.nudges import Nudges
 from handlers.privacy import PrivacyChat
+from handlers.retention import Retention
 from handlers.shopkeeper import CONSENT_VERSION, ShopkeeperChat
 from storage import inbox, roles, shopkeepers
 from storage.database import Database
@@ -46,6 +47,8 @@ HEARTBEAT_SECONDS = 5
 RECOVER_SECONDS = 10
 #: Seconds between looks for broadcasts that are due or finished.
 BROADCAST_SECONDS = 5
+#: Seconds between looks for people whose data is due for erasure, or for the notice.
+RETENTION_SECONDS = 3600
 
 
 @dataclass(slots=True)
@@ -62,6 +65,7 @@ class App:
     scheduler: AsyncIOScheduler
     nudges: Nudges
     broadcasts: Broadcasts
+    retention: Retention
     #: Run at the very end of :meth:`close` (a channel's HTTP session, after the last sends).
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
@@ -82,6 +86,7 @@ class App:
                 (self.inbox.recover, RECOVER_SECONDS),
                 (self.nudges.tick, self.settings.schedule.tick.total_seconds()),
                 (self.broadcasts.tick, BROADCAST_SECONDS),
+                (self.retention.tick, RETENTION_SECONDS),
                 (self._prune, 24 * 3600))
         for job, seconds in jobs:
             self.scheduler.add_job(job, "interval", seconds=seconds, max_instances=1,
@@ -132,6 +137,8 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
                     name=sender.id, clock=clock)
     sending = Broadcasts(db, texts, gazetteer(), settings.schedule.hours, sender, clock=clock)
+    retention = Retention(db, texts, settings.privacy, settings.schedule.hours, sender,
+                          clock=clock)
     return App(settings, db, texts, dispatcher, sender,
                Inbox(db, dispatcher, concurrency=settings.concurrent_updates), painter,
-               AsyncIOScheduler(timezone="UTC"), nudges, sending)
+               AsyncIOScheduler(timezone="UTC"), nudges, sending, retention)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage import footprint
 from storage.tables import AUDIT, BROADCAST_DRAFT, MEDIA
 
+
 async def everything_about(tx: AsyncConnection, *,
                            shopkeeper_id: int) -> dict[str, list[dict[str, Any]]]:
     """Table name → the person's rows there (tables without any are left out)."""

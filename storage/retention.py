@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import IDENTITY, PERSON_ROLE, SHOPKEEPER
 
-_LAST_ACTIVE = sa.func.coalesce(SHOPKEEPER.c.last_active_at, SHOPKEEPER.c.created_at)
+_last_active = sa.func.coalesce(SHOPKEEPER.c.last_active_at, SHOPKEEPER.c.created_at)
 _NO_ROLE = ~sa.exists().where(PERSON_ROLE.c.shopkeeper_id == SHOPKEEPER.c.id)
 
 
@@ -36,7 +37,7 @@ class Away:
         return f"{self.channel}:{self.external_id}" if self.channel else None
 
 
-def _people(*conditions: sa.ColumnElement[bool], limit: int) -> sa.Select[tuple[object, ...]]:
+def _people(*conditions: sa.ColumnElement[bool], limit: int) -> sa.Select[Any]:
     newest = (sa.select(sa.func.max(IDENTITY.c.id))
               .where(IDENTITY.c.shopkeeper_id == SHOPKEEPER.c.id).scalar_subquery())
     return (sa.select(SHOPKEEPER.c.id, IDENTITY.c.channel, IDENTITY.c.external_id,
@@ -47,7 +48,7 @@ def _people(*conditions: sa.ColumnElement[bool], limit: int) -> sa.Select[tuple[
             .where(_NO_ROLE, *conditions).order_by(SHOPKEEPER.c.id).limit(limit))
 
 
-async def _read(tx: AsyncConnection, query: sa.Select[tuple[object, ...]]) -> list[Away]:
+async def _read(tx: AsyncConnection, query: sa.Select[Any]) -> list[Away]:
     return [Away(int(str(i)), None if c is None else str(c), None if e is None else str(e),
                  str(lang), bool(silent))
             for i, c, e, lang, silent in (await tx.execute(query)).all()]
@@ -58,7 +59,7 @@ async def never_consented(tx: AsyncConnection, *, inactive_since: datetime,
     """People without consent (a chat id and a language at most) silent since before
     ``inactive_since``."""
     return await _read(tx, _people(SHOPKEEPER.c.consent_at.is_(None),
-                                   _LAST_ACTIVE < inactive_since, limit=limit))
+                                   _last_active < inactive_since, limit=limit))
 
 
 async def to_notify(tx: AsyncConnection, *, inactive_since: datetime,
@@ -66,7 +67,7 @@ async def to_notify(tx: AsyncConnection, *, inactive_since: datetime,
     """Consented people silent since before ``inactive_since`` and not told yet."""
     return await _read(tx, _people(SHOPKEEPER.c.consent_at.is_not(None),
                                    SHOPKEEPER.c.retention_notice_at.is_(None),
-                                   _LAST_ACTIVE < inactive_since, limit=limit))
+                                   _last_active < inactive_since, limit=limit))
 
 
 async def to_erase(tx: AsyncConnection, *, notified_before: datetime,
@@ -83,7 +84,7 @@ async def still_away(tx: AsyncConnection, *, shopkeeper_id: int,
     ``before`` and silent since)."""
     match condition:
         case "never_consented":
-            where = [SHOPKEEPER.c.consent_at.is_(None), _LAST_ACTIVE < before]
+            where = [SHOPKEEPER.c.consent_at.is_(None), _last_active < before]
         case "notified":
             where = [SHOPKEEPER.c.retention_notice_at < before]
         case _:
@@ -93,8 +94,15 @@ async def still_away(tx: AsyncConnection, *, shopkeeper_id: int,
     return found is not None
 
 
-async def notified(tx: AsyncConnection, *, ids: list[int], now: datetime) -> None:
-    """Mark people as told (their erasure follows unless they come back)."""
-    if ids:
-        await tx.execute(sa.update(SHOPKEEPER).where(SHOPKEEPER.c.id.in_(ids))
-                         .values(retention_notice_at=now))
+async def notified(tx: AsyncConnection, *, ids: list[int], inactive_since: datetime,
+                   now: datetime) -> list[int]:
+    """Mark people as told (their erasure follows unless they come back); returns those
+    marked: not someone who became active since they were picked."""
+    if not ids:
+        return []
+    result = await tx.execute(
+        sa.update(SHOPKEEPER)
+        .where(SHOPKEEPER.c.id.in_(ids), SHOPKEEPER.c.retention_notice_at.is_(None),
+               _last_active < inactive_since)
+        .values(retention_notice_at=now).returning(SHOPKEEPER.c.id))
+    return [int(i) for i in result.scalars()]
