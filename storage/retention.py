@@ -38,13 +38,15 @@ class Away:
 
 
 def _people(*conditions: sa.ColumnElement[bool], limit: int) -> sa.Select[Any]:
-    newest = (sa.select(sa.func.max(IDENTITY.c.id))
-              .where(IDENTITY.c.shopkeeper_id == SHOPKEEPER.c.id).scalar_subquery())
+    other = IDENTITY.alias("newest")
+    newest = (sa.select(sa.func.max(other.c.id))
+              .where(other.c.shopkeeper_id == SHOPKEEPER.c.id).correlate(SHOPKEEPER)
+              .scalar_subquery())
     return (sa.select(SHOPKEEPER.c.id, IDENTITY.c.channel, IDENTITY.c.external_id,
                       SHOPKEEPER.c.language,
                       sa.or_(SHOPKEEPER.c.opted_out_at.is_not(None),
                              SHOPKEEPER.c.unreachable_since.is_not(None)))
-            .outerjoin(IDENTITY, IDENTITY.c.id == newest)
+            .select_from(SHOPKEEPER).outerjoin(IDENTITY, IDENTITY.c.id == newest)
             .where(_NO_ROLE, *conditions).order_by(SHOPKEEPER.c.id).limit(limit))
 
 
