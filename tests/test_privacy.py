@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from recording import CHAT, handle, recorder, say
 
 from bot.app import App, build
 from bot.config import ConfigError, Settings
@@ -19,7 +20,6 @@ from flows.messages import Outbound, Reply
 from handlers.inbound import Inbound
 from handlers.privacy import FILE_NAME, Privacy
 from handlers.turn import Turn
-from recording import CHAT, handle, recorder, say
 from storage import (
     audit,
     broadcasts,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from recording import CHAT, Clock, handle, local, recorder, say
 
 from bot.app import App, build
 from bot.config import Settings
@@ -16,7 +17,6 @@ from flows.messages import Outbound, Reply
 from flows.timing import BRUSSELS
 from handlers.inbound import Inbound
 from handlers.privacy import KEEP_REF
-from recording import CHAT, Clock, handle, local, recorder, say
 from storage import audit, roles, shopkeepers
 from storage.tables import SHOPKEEPER, Role
 
