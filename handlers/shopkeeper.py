@@ -27,6 +27,8 @@ from storage.tables import DueKind, Role, RunStatus, utcnow
 ONBOARDING = "onboarding"
 ASSESSMENT = "assessment"
 LANGUAGE_REF = "lang"
+#: Where a poster's municipality waits in the onboarding's state until consent.
+POSTER = "_poster"
 #: Bumped when the consent text or the privacy notice changes materially; stored with each
 #: consent. 2026-11-27: the full notice (controller, rights, retention, the GBA).
 CONSENT_VERSION = "2026-11-27"
@@ -58,8 +60,7 @@ class ShopkeeperChat:
                 code = invites.code_in(argument)
                 if code is not None:
                     return await self._redeem(turn, code)
-                await self._from_poster(turn, argument)
-                return await self._start(turn)
+                return await self._start(turn, poster=self._poster(turn, argument))
             case "help":
                 return [Outbound(say(turn.lang, "help"))]
             case "privacy":
@@ -97,7 +98,7 @@ class ShopkeeperChat:
         assert turn.shopkeeper is not None
         await shopkeepers.touch(turn.tx, shopkeeper=turn.shopkeeper, now=self.coaching.clock())
 
-    async def _start(self, turn: Turn) -> list[Outbound]:
+    async def _start(self, turn: Turn, *, poster: str | None = None) -> list[Outbound]:
         assert turn.shopkeeper is not None
         if turn.shopkeeper.opted_out_at is not None:  # only /start undoes /stop
             await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, opted_out_at=None)
@@ -107,7 +108,7 @@ class ShopkeeperChat:
             return [Outbound(self.texts.get(turn.lang, "welcome_back")),
                     *await self._resume(turn)]
         if not _consented(turn):
-            return await self._begin(turn, ONBOARDING)
+            return await self._begin(turn, ONBOARDING, poster=poster)
         if await runs.latest_result(turn.tx, shopkeeper_id=turn.shopkeeper.id):
             return [Outbound(self.texts.get(turn.lang, "welcome_back_done"))]
         return await self._begin(turn, ASSESSMENT)
@@ -129,16 +130,14 @@ class ShopkeeperChat:
                  if r is role or role is Role.ADMIN]
         return [Outbound("\n\n".join([welcome, *helps]))]
 
-    async def _from_poster(self, turn: Turn, argument: str) -> None:
+    def _poster(self, turn: Turn, argument: str) -> str | None:
         """A deep link like ``?start=kortrijk`` (a QR code on a poster) names the municipality;
-        anything else in it is ignored."""
+        anything else in it is ignored. It waits in the onboarding's state and becomes part
+        of the profile only with consent (see :meth:`_save`)."""
         assert turn.shopkeeper is not None
         if not argument or turn.shopkeeper.municipality is not None or _consented(turn):
-            return
-        match = self.engine.places.find(argument.replace("_", " "))
-        if match.name is not None:
-            await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper,
-                                     municipality=match.name)
+            return None
+        return self.engine.places.find(argument.replace("_", " ")).name
 
     def _language_prompt(self, lang: str) -> Outbound:
         buttons = tuple(Button(code, self.texts.get(code, "language_name")) for code in LANGUAGES)
@@ -255,10 +254,13 @@ class ShopkeeperChat:
 
     # -- running flows ------------------------------------------------------------------
 
-    async def _begin(self, turn: Turn, flow_id: str) -> list[Outbound]:
+    async def _begin(self, turn: Turn, flow_id: str, *,
+                     poster: str | None = None) -> list[Outbound]:
         assert turn.shopkeeper is not None
         flow = self.flows.latest(flow_id)  # its text was stored at start-up (FlowVersions)
         step, state = self.engine.start(flow, self._context(turn))
+        if poster is not None:
+            state.answers[POSTER] = poster
         turn.run = await runs.start_run(turn.tx, shopkeeper_id=turn.shopkeeper.id,
                                         flow_id=flow.id, flow_key=flow.key, state=state.to_data(),
                                         now=self.coaching.clock())
@@ -362,6 +364,9 @@ class ShopkeeperChat:
             case "consent":
                 values = ({"consent_at": utcnow(), "consent_version": CONSENT_VERSION}
                           if event.value == "yes" else {})
+                poster = turn.run.state.get("answers", {}).get(POSTER) if turn.run else None
+                if values and poster and turn.shopkeeper.municipality is None:
+                    values["municipality"] = poster
             case "municipality":
                 values = {"municipality": event.value, "municipality_input": event.raw}
             case name:

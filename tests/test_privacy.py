@@ -385,3 +385,24 @@ async def test_a_configured_controller_is_named_in_the_notice(settings: Settings
         assert "12 maanden" in notice.text
     finally:
         await app.close()
+
+
+# -- before consent -----------------------------------------------------------------------
+
+
+async def test_before_consent_only_a_chat_id_and_a_language_are_kept(app: App) -> None:
+    """Even a poster's municipality (``/start kortrijk``) waits in the conversation's state
+    and only becomes part of the profile with consent."""
+    await say(app, "/start kortrijk", "u5")
+    await say(app, "English", "u5")
+    async with app.db.transaction() as tx:
+        person = await shopkeepers.find_by_identity(tx, channel=CHAT, external_id="u5")
+    assert person is not None
+    assert (person.language, person.consent_at, person.shop_name, person.municipality,
+            person.shop_type, person.team_size) == ("en", None, None, None, None, None)
+    await say(app, "yes", "u5")
+    asked = await say(app, "Bakkerij Dewitte", "u5")
+    assert "What kind of shop" in asked[-1].text  # the municipality came with the poster
+    async with app.db.transaction() as tx:
+        person = await shopkeepers.find_by_identity(tx, channel=CHAT, external_id="u5")
+    assert person is not None and person.municipality == "Kortrijk"
