@@ -85,7 +85,7 @@ def theirs(table: sa.Table, who: Person) -> sa.ColumnElement[bool] | None:
     if table is OUTBOX and who.addresses:
         # A note to admins about a failed turn names the address it failed for.
         payload = sa.cast(OUTBOX.c.payload, sa.Text)
-        conditions.extend(payload.contains(address) for address in who.written)
+        conditions.extend(payload.contains(address, autoescape=True) for address in who.written)
     if table is RATE_PAUSE and who.addresses:
         conditions.append(RATE_PAUSE.c.scope.in_(who.written))
     return sa.or_(*conditions) if conditions else None
