@@ -18,7 +18,7 @@ from flows.scoring import score
 from flows.texts import Texts
 from handlers.coaching import REASSESS_REF, RESUME_REF, CoachingChat, Latest
 from handlers.flow_versions import FlowVersions
-from handlers.privacy import PrivacyChat
+from handlers.privacy import KEEP_REF, PrivacyChat
 from handlers.turn import Turn
 from storage import due, invites, outbox, runs, shopkeepers
 from storage.records import ResultRecord, RunRecord
@@ -172,6 +172,8 @@ class ShopkeeperChat:
         assert turn.shopkeeper is not None
         await self._active(turn)
         if reply.ref is not None and PrivacyChat.owns(reply.ref):
+            if reply.ref == KEEP_REF and not _consented(turn):  # erased already: too late
+                return await self._stale(turn)
             return await self.privacy.press(turn, reply)
         if not reply.text and reply.choice is None:  # a sticker, a photo, a voice note
             return [Outbound(self.texts.get(turn.lang, "only_text")), *await self._resume(turn)]

@@ -153,3 +153,13 @@ async def test_coaches_and_admins_are_not_erased_for_inactivity(app: App,
     swept = await app.retention.tick(later + GRACE * 2)
     assert (swept.never_consented, swept.erased, swept.notified) == (0, 0, 0)
     assert await known(app) and await known(app, "admin-never-onboarded")
+
+
+async def test_keep_pressed_after_the_erasure_keeps_nothing(app: App, clock: Clock) -> None:
+    await consented(app)
+    told_at = allowed(app, clock.now + INACTIVE + timedelta(hours=1))
+    await delivered_by_tick(app, told_at)
+    assert (await app.retention.tick(told_at + GRACE + timedelta(minutes=1))).erased == 1
+    clock.now = told_at + GRACE + timedelta(hours=1)
+    [answer] = await handle(app, Inbound(CHAT, "u1", reply=Reply(choice="keep", ref=KEEP_REF)))
+    assert "blijven bewaard" not in answer.text
