@@ -28,7 +28,9 @@ from handlers.composer import BroadcastComposer, Labels
 from handlers.dispatcher import Dispatcher
 from handlers.flow_versions import FlowVersions
 from handlers.nudges import Nudges
-from handlers.shopkeeper import ShopkeeperChat
+from handlers.privacy import PrivacyChat
+from handlers.retention import Retention
+from handlers.shopkeeper import CONSENT_VERSION, ShopkeeperChat
 from handlers.tickets import Tickets
 from storage import inbox, roles, shopkeepers
 from storage.database import Database
@@ -47,6 +49,8 @@ HEARTBEAT_SECONDS = 5
 RECOVER_SECONDS = 10
 #: Seconds between looks for broadcasts that are due or finished.
 BROADCAST_SECONDS = 5
+#: Seconds between looks for people whose data is due for erasure, or for the notice.
+RETENTION_SECONDS = 3600
 
 
 @dataclass(slots=True)
@@ -63,6 +67,7 @@ class App:
     scheduler: AsyncIOScheduler
     nudges: Nudges
     broadcasts: Broadcasts
+    retention: Retention
     #: Run at the very end of :meth:`close` (a channel's HTTP session, after the last sends).
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
@@ -83,6 +88,7 @@ class App:
                 (self.inbox.recover, RECOVER_SECONDS),
                 (self.nudges.tick, self.settings.schedule.tick.total_seconds()),
                 (self.broadcasts.tick, BROADCAST_SECONDS),
+                (self.retention.tick, RETENTION_SECONDS),
                 (self._prune, 24 * 3600))
         for job, seconds in jobs:
             self.scheduler.add_job(job, "interval", seconds=seconds, max_instances=1,
@@ -126,15 +132,19 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     painter = ChartPainter()
     sender = OutboxSender(db, {}, {}, painter, texts, settings.delivery)
     coaching = CoachingChat(texts, library, settings.schedule, clock=clock)
+    privacy = PrivacyChat(texts, settings.privacy, CONSENT_VERSION, clock=clock)
     places = gazetteer()
     labels = Labels.from_flows(flows.latest("onboarding"), flows.latest("assessment"))
     composer = BroadcastComposer(texts, places, labels, settings.schedule.hours, clock=clock)
     desk = CoachDesk(texts, composer, Tickets(texts, labels, sender, clock=clock))
-    dispatcher = Dispatcher(db, texts, ShopkeeperChat(flows, Engine(texts), texts, coaching),
+    dispatcher = Dispatcher(db, texts,
+                            ShopkeeperChat(flows, Engine(texts), texts, coaching, privacy),
                             desk, AdminDesk(texts), sender)
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
                     name=sender.id, clock=clock)
     sending = Broadcasts(db, texts, places, settings.schedule.hours, sender, clock=clock)
+    retention = Retention(db, texts, settings.privacy, settings.schedule.hours, sender,
+                          clock=clock)
     return App(settings, db, texts, dispatcher, sender,
                Inbox(db, dispatcher, concurrency=settings.concurrent_updates), painter,
-               AsyncIOScheduler(timezone="UTC"), nudges, sending)
+               AsyncIOScheduler(timezone="UTC"), nudges, sending, retention)

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.delivery.sender import DeliverySettings
 from flows.timing import SendingHours, parse_duration
+from handlers.privacy import Privacy
 from handlers.schedule import Schedule
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "config.toml"
@@ -45,6 +46,7 @@ class Settings:
     #: Addresses (``telegram:777``) that are admins because the environment says so.
     admin_ids: frozenset[str] = frozenset()
     schedule: Schedule = field(default_factory=Schedule)
+    privacy: Privacy = field(default_factory=Privacy)
 
     @classmethod
     def load(cls, path: Path | None = None,
@@ -90,6 +92,7 @@ class Settings:
             raise ConfigError(f"{path}: {exc}") from None
         schedule = _schedule(value, lambda section, key, variable: (
             env[variable] if variable in env else value(section, key, variable)), path)
+        privacy = _privacy(data, value, path)
         admin_ids = frozenset(
             address.strip() for address in value("roles", "admin_ids", "KISS_ADMIN_IDS")
             .split(",") if address.strip())
@@ -109,6 +112,7 @@ class Settings:
             concurrent_updates=concurrent,
             telegram_rate=rates[0], telegram_paid_rate=rates[1], chat_rate=rates[2],
             chat_burst=chat_burst, delivery=delivery, admin_ids=admin_ids, schedule=schedule,
+            privacy=privacy,
         )
 
 
@@ -142,6 +146,38 @@ def _schedule(value: Lookup, allow_empty: Lookup, path: Path) -> Schedule:
         reminders=reminders, hours=hours)
 
 
+def _privacy(data: Mapping[str, Any], value: Lookup, path: Path) -> Privacy:
+    """``[privacy]``: the controller's details per language, the contact, and the retention
+    periods (durations with units; ``inactive_after`` also in months, e.g. "24 months")."""
+    section = data.get("privacy", {})
+
+    def per_language(key: str) -> dict[str, str]:
+        found = section.get(key)
+        if not isinstance(found, dict) or not found.get("nl"):
+            raise ConfigError(f"{path}: [privacy] {key} must give at least nl = \"…\"")
+        return {str(lang): str(text) for lang, text in found.items()}
+
+    def duration(key: str, variable: str) -> timedelta:
+        text = value("privacy", key, variable)
+        months = _MONTHS.fullmatch(text.strip().casefold())
+        try:
+            return (timedelta(days=round(int(months[1]) * 30.4375)) if months
+                    else parse_duration(text))
+        except ValueError as exc:
+            raise ConfigError(f"[privacy] {key} ({variable}): {exc}") from None
+
+    contact = value("privacy", "contact", "KISS_PRIVACY_CONTACT")
+    if "@" not in contact:
+        raise ConfigError(f"{path}: [privacy] contact must be an e-mail address")
+    return Privacy(
+        controller=per_language("controller"), partners=per_language("partners"),
+        contact=contact,
+        inactive_after=duration("inactive_after", "KISS_RETENTION_INACTIVE_AFTER"),
+        erase_after_notice=duration("erase_after_notice", "KISS_RETENTION_ERASE_AFTER_NOTICE"),
+        unconsented_kept=duration("unconsented_kept", "KISS_RETENTION_UNCONSENTED_KEPT"))
+
+
+_MONTHS = re.compile(r"([0-9]+)\s*(?:months?|mo)")
 _ADDRESS = re.compile(r"[a-z]+:[\w.@+-]{1,64}")
 
 

@@ -18,6 +18,7 @@ from flows.scoring import score
 from flows.texts import Texts
 from handlers.coaching import REASSESS_REF, RESUME_REF, CoachingChat, Latest
 from handlers.flow_versions import FlowVersions
+from handlers.privacy import KEEP_REF, PrivacyChat
 from handlers.turn import Turn
 from storage import due, invites, outbox, runs, shopkeepers
 from storage.records import ResultRecord, RunRecord
@@ -26,8 +27,11 @@ from storage.tables import DueKind, Role, RunStatus, utcnow
 ONBOARDING = "onboarding"
 ASSESSMENT = "assessment"
 LANGUAGE_REF = "lang"
-#: Bumped when the consent text changes materially; stored with each consent.
-CONSENT_VERSION = "2026-11"
+#: Where a poster's municipality waits in the onboarding's state until consent.
+POSTER = "_poster"
+#: Bumped when the consent text or the privacy notice changes materially; stored with each
+#: consent. 2026-11-27: the full notice (controller, rights, retention, the GBA).
+CONSENT_VERSION = "2026-11-27"
 
 
 class ShopkeeperChat:
@@ -38,28 +42,33 @@ class ShopkeeperChat:
     """
 
     def __init__(self, flows: FlowVersions, engine: Engine, texts: Texts,
-                 coaching: CoachingChat) -> None:
+                 coaching: CoachingChat, privacy: PrivacyChat) -> None:
         self.flows = flows
         self.engine = engine
         self.texts = texts
         self.coaching = coaching
+        self.privacy = privacy
 
     # -- commands -----------------------------------------------------------------------
 
     async def command(self, turn: Turn, command: str, argument: str) -> list[Outbound]:
         """``/start``, ``/help``, …; an unknown command gets a friendly pointer."""
         say = self.texts.get
+        await self._active(turn)
         match command:
             case "start":
                 code = invites.code_in(argument)
                 if code is not None:
                     return await self._redeem(turn, code)
-                await self._from_poster(turn, argument)
-                return await self._start(turn)
+                return await self._start(turn, poster=self._poster(turn, argument))
             case "help":
                 return [Outbound(say(turn.lang, "help"))]
             case "privacy":
-                return [Outbound(say(turn.lang, "privacy"))]
+                return [self.privacy.notice(turn.lang)]
+            case "mydata":
+                return [await self.privacy.my_data(turn)]
+            case "delete":
+                return [self.privacy.ask_erase(turn.lang)]
             case "language":
                 return [self._language_prompt(turn.lang)]
             case "stop":
@@ -83,7 +92,13 @@ class ShopkeeperChat:
             case _:
                 return [Outbound(say(turn.lang, "unknown_command", command=command[:32]))]
 
-    async def _start(self, turn: Turn) -> list[Outbound]:
+    async def _active(self, turn: Turn) -> None:
+        """Anything the person sends counts as activity (retention), and calls off an
+        erasure they were told of."""
+        assert turn.shopkeeper is not None
+        await shopkeepers.touch(turn.tx, shopkeeper=turn.shopkeeper, now=self.coaching.clock())
+
+    async def _start(self, turn: Turn, *, poster: str | None = None) -> list[Outbound]:
         assert turn.shopkeeper is not None
         if turn.shopkeeper.opted_out_at is not None:  # only /start undoes /stop
             await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper, opted_out_at=None)
@@ -93,7 +108,7 @@ class ShopkeeperChat:
             return [Outbound(self.texts.get(turn.lang, "welcome_back")),
                     *await self._resume(turn)]
         if not _consented(turn):
-            return await self._begin(turn, ONBOARDING)
+            return await self._begin(turn, ONBOARDING, poster=poster)
         if await runs.latest_result(turn.tx, shopkeeper_id=turn.shopkeeper.id):
             return [Outbound(self.texts.get(turn.lang, "welcome_back_done"))]
         return await self._begin(turn, ASSESSMENT)
@@ -115,16 +130,14 @@ class ShopkeeperChat:
                  if r is role or role is Role.ADMIN]
         return [Outbound("\n\n".join([welcome, *helps]))]
 
-    async def _from_poster(self, turn: Turn, argument: str) -> None:
+    def _poster(self, turn: Turn, argument: str) -> str | None:
         """A deep link like ``?start=kortrijk`` (a QR code on a poster) names the municipality;
-        anything else in it is ignored."""
+        anything else in it is ignored. It waits in the onboarding's state and becomes part
+        of the profile only with consent (see :meth:`_save`)."""
         assert turn.shopkeeper is not None
         if not argument or turn.shopkeeper.municipality is not None or _consented(turn):
-            return
-        match = self.engine.places.find(argument.replace("_", " "))
-        if match.name is not None:
-            await shopkeepers.update(turn.tx, shopkeeper=turn.shopkeeper,
-                                     municipality=match.name)
+            return None
+        return self.engine.places.find(argument.replace("_", " ")).name
 
     def _language_prompt(self, lang: str) -> Outbound:
         buttons = tuple(Button(code, self.texts.get(code, "language_name")) for code in LANGUAGES)
@@ -157,6 +170,11 @@ class ShopkeeperChat:
     async def reply(self, turn: Turn, reply: Reply) -> list[Outbound]:
         """An answer to the current question, typed or pressed."""
         assert turn.shopkeeper is not None
+        await self._active(turn)
+        if reply.ref is not None and PrivacyChat.owns(reply.ref):
+            if reply.ref == KEEP_REF and not _consented(turn):  # erased already: too late
+                return await self._stale(turn)
+            return await self.privacy.press(turn, reply)
         if not reply.text and reply.choice is None:  # a sticker, a photo, a voice note
             return [Outbound(self.texts.get(turn.lang, "only_text")), *await self._resume(turn)]
         if reply.ref == LANGUAGE_REF:
@@ -238,10 +256,13 @@ class ShopkeeperChat:
 
     # -- running flows ------------------------------------------------------------------
 
-    async def _begin(self, turn: Turn, flow_id: str) -> list[Outbound]:
+    async def _begin(self, turn: Turn, flow_id: str, *,
+                     poster: str | None = None) -> list[Outbound]:
         assert turn.shopkeeper is not None
         flow = self.flows.latest(flow_id)  # its text was stored at start-up (FlowVersions)
         step, state = self.engine.start(flow, self._context(turn))
+        if poster is not None:
+            state.answers[POSTER] = poster
         turn.run = await runs.start_run(turn.tx, shopkeeper_id=turn.shopkeeper.id,
                                         flow_id=flow.id, flow_key=flow.key, state=state.to_data(),
                                         now=self.coaching.clock())
@@ -345,6 +366,9 @@ class ShopkeeperChat:
             case "consent":
                 values = ({"consent_at": utcnow(), "consent_version": CONSENT_VERSION}
                           if event.value == "yes" else {})
+                poster = turn.run.state.get("answers", {}).get(POSTER) if turn.run else None
+                if values and poster and turn.shopkeeper.municipality is None:
+                    values["municipality"] = poster
             case "municipality":
                 values = {"municipality": event.value, "municipality_input": event.raw}
             case name:

@@ -37,6 +37,8 @@ class ShopkeeperRecord:
     unreachable_since: datetime | None
     created_at: datetime
     updated_at: datetime
+    last_active_at: datetime | None = None
+    retention_notice_at: datetime | None = None
 
 
 @dataclass(slots=True)

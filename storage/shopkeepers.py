@@ -8,6 +8,7 @@ new SQL expression each time.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -108,6 +109,23 @@ async def update(tx: AsyncConnection, *, shopkeeper: ShopkeeperRecord,
         setattr(shopkeeper, name, value)
     await tx.execute(
         sa.update(SHOPKEEPER).where(SHOPKEEPER.c.id == shopkeeper.id).values(**values))
+
+
+#: Activity is written at most this often per person (a turn's hot path stays one UPDATE
+#: lighter); retention counts in months, so a day's precision is plenty.
+ACTIVITY_PRECISION = timedelta(days=1)
+
+
+async def touch(tx: AsyncConnection, *, shopkeeper: ShopkeeperRecord, now: datetime) -> None:
+    """The person did something: note it (for retention), and call off an erasure they
+    were told of."""
+    last = shopkeeper.last_active_at
+    if (shopkeeper.retention_notice_at is None and last is not None
+            and timedelta(0) <= now - last < ACTIVITY_PRECISION):
+        return
+    shopkeeper.last_active_at, shopkeeper.retention_notice_at = now, None
+    await tx.execute(sa.update(SHOPKEEPER).where(SHOPKEEPER.c.id == shopkeeper.id)
+                     .values(last_active_at=now, retention_notice_at=None))
 
 
 async def forget(tx: AsyncConnection, *, shopkeeper_id: int) -> None:

@@ -58,6 +58,12 @@ class Shopkeeper(SQLModel, table=True):
     unreachable_since: datetime | None = Field(default=None, sa_type=UtcDateTime())
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+    #: When the person last sent anything (a message, a command, a button), to the day:
+    #: retention counts inactivity from here (see :mod:`handlers.retention`).
+    last_active_at: datetime | None = Field(default=None, sa_type=UtcDateTime(), index=True)
+    #: When the person was told their data will be erased for inactivity; any activity
+    #: clears it.
+    retention_notice_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
 
 
 class Identity(SQLModel, table=True):

@@ -136,7 +136,7 @@ async def test_a_chats_messages_wait_for_an_earlier_one_that_is_retried(
         await say(app, "/privacy")  # recorded behind the errored /help answer: queued
         assert await app.sender.poll() == 0  # /help's retry is not due, so nothing goes
         await retry_due(app)
-        assert [m.text[:12] for m in channel.to("u1")] == ["Dit kan ik v", "KI:SS Coach "]
+        assert [m.text[:12] for m in channel.to("u1")] == ["Dit kan ik v", "🔒 Privacy bi"]
     finally:
         await app.close()
 
