@@ -37,6 +37,19 @@ _OPEN_OF_CHAT = (
 _CLAIMABLE = (OutboxStatus.QUEUED, OutboxStatus.ERRORED)
 
 
+def _attachment(payload: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
+    """A document's bytes (``payload["document"]["data"]``) apart from the JSON payload:
+    they go in the row's attachment column (``image``), read back only to send it."""
+    document = payload.get("document")
+    if not isinstance(document, dict) or "data" not in document:
+        return payload, None
+    data = document["data"]
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"a document's data must be bytes, not {type(data).__name__}")
+    rest = {key: value for key, value in document.items() if key != "data"}
+    return {**payload, "document": rest}, bytes(data)
+
+
 async def record(tx: AsyncConnection, *, shopkeeper_id: int | None, channel: str, external_id: str,
                  payloads: Sequence[dict[str, Any]], kind: OutboxKind = OutboxKind.REPLY,
                  sending_until: datetime | None = None,
@@ -47,16 +60,31 @@ async def record(tx: AsyncConnection, *, shopkeeper_id: int | None, channel: str
     With ``sending_until`` the rows are recorded already claimed (status ``claimed`` with
     that lease, by sender ``claimed_by``): the caller delivers them right after the commit
     (a reply's fast path).
+
+    A payload may carry a document's bytes as ``payload["document"]["data"]``
+    (``Outbound.to_data()`` leaves them out; add them to send a file): they are stored in
+    the row's attachment column, not in the JSON, and the sender reads them back with
+    :func:`attachment` just before the call.
     """
     now = utcnow()
     status = OutboxStatus.QUEUED if sending_until is None else OutboxStatus.CLAIMED
-    rows = [{"shopkeeper_id": shopkeeper_id, "channel": channel, "external_id": external_id,
-             "payload": payload, "kind": kind, "status": status, "ordered": True,
-             "attempts": 0, "progress": 0, "next_attempt_at": now,
-             "lease_until": sending_until, "claimed_by": claimed_by, "created_at": now}
-            for payload in payloads]
+    rows = []
+    for given in payloads:
+        payload, data = _attachment(given)
+        rows.append({"shopkeeper_id": shopkeeper_id, "channel": channel,
+                     "external_id": external_id, "payload": payload, "image": data,
+                     "kind": kind, "status": status, "ordered": True, "attempts": 0,
+                     "progress": 0, "next_attempt_at": now, "lease_until": sending_until,
+                     "claimed_by": claimed_by, "created_at": now})
     result = await tx.execute(_RECORD, rows)
     return [int(row_id) for row_id in result.scalars()]
+
+
+async def attachment(tx: AsyncConnection, *, message_id: int) -> bytes | None:
+    """The bytes stored with a row (a document's), or None."""
+    data = (await tx.execute(sa.select(OUTBOX.c.image).where(OUTBOX.c.id == message_id))
+            ).scalar_one_or_none()
+    return bytes(data) if data is not None else None
 
 
 async def open_ids(tx: AsyncConnection, *, channel: str, external_id: str) -> list[int]:
@@ -219,14 +247,19 @@ async def release(tx: AsyncConnection, *, ids: Collection[int]) -> None:
 async def record_many(tx: AsyncConnection, rows: Sequence[dict[str, Any]], *,
                       kind: OutboxKind = OutboxKind.BULK) -> None:
     """Record messages to many people at once (``shopkeeper_id``, ``channel``,
-    ``external_id``, ``payload`` each), queued for the sender: one round trip."""
+    ``external_id``, ``payload`` each), queued for the sender: one round trip. A document's
+    bytes in a payload are kept apart, as in :func:`record`."""
     if not rows:
         return
     now = utcnow()
-    await tx.execute(OUTBOX.insert(), [
-        {**row, "kind": kind, "status": OutboxStatus.QUEUED, "ordered": True, "attempts": 0,
-         "progress": 0, "next_attempt_at": now, "lease_until": None, "claimed_by": None,
-         "created_at": now} for row in rows])
+    values = []
+    for row in rows:
+        payload, data = _attachment(row["payload"])
+        values.append({**row, "payload": payload, "image": data, "kind": kind,
+                       "status": OutboxStatus.QUEUED, "ordered": True, "attempts": 0,
+                       "progress": 0, "next_attempt_at": now, "lease_until": None,
+                       "claimed_by": None, "created_at": now})
+    await tx.execute(OUTBOX.insert(), values)
 
 
 async def drop_unsent(tx: AsyncConnection, *, shopkeeper_id: int, reason: str,

@@ -293,6 +293,15 @@ async def test_send_document_keeps_the_bytes_and_name(emu: BotAPIEmulator, bot: 
     assert message.document is not None and message.document.file_name == "score.csv"
     assert emu.sent[-1]["document"] == b"a;b\n1;2\n"
     assert emu.sent[-1]["filename"] == "score.csv"
+    # The caption counts after entity parsing: 1024 visible characters pass with their tags.
+    fits = await bot.send_document(17, document=b"x", filename="x.txt",
+                                   caption="<b>" + "é" * 1024 + "</b>", parse_mode="HTML")
+    assert fits.caption == "é" * 1024
+    with pytest.raises(BadRequest, match="Message caption is too long"):
+        await bot.send_document(17, document=b"x", filename="x.txt", caption="🙂" * 513)
+    with pytest.raises(NetworkError, match="Request Entity Too Large"):  # 50 MB uploads
+        await bot.send_document(17, document=b"x" * (50 * 1024 * 1024 + 1), filename="big")
+    assert [e["status"] for e in emu.errors] == [400, 413]
 
 
 async def test_set_my_commands_validates_and_stores_per_scope_and_language(

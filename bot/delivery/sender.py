@@ -304,6 +304,15 @@ class OutboxSender:
                 return await self._chart_later(row, exc)
             message = replace(message, image=Image(message.chart.name, png,
                                                    message.chart.caption))
+        if message.document is not None and not message.document.data:
+            async with self.db.transaction() as tx:
+                data = await outbox.attachment(tx, message_id=row.id)
+            if data is None:  # recorded without its bytes: nothing to send, ever
+                async with self.db.transaction() as tx:
+                    await self._give_up(tx, row, "the document's bytes are missing",
+                                        row.progress)
+                return _Result.DEFERRED
+            message = replace(message, document=replace(message.document, data=data))
         limiter = self.limiters[row.channel]
         priority = Priority.INTERACTIVE if row.kind == OutboxKind.REPLY else Priority.BULK
 

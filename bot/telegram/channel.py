@@ -15,6 +15,7 @@ from telegram import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
+    InputFile,
 )
 from telegram.error import (
     BadRequest,
@@ -38,7 +39,7 @@ from bot.delivery.outcomes import (
 from bot.telegram import render
 from bot.telegram.request import ResponseLost
 from flows.definition import LANGUAGES
-from flows.messages import Outbound
+from flows.messages import Document, Outbound
 from flows.texts import Texts
 from handlers.admin import AdminDesk
 from handlers.coach import CoachDesk
@@ -94,6 +95,11 @@ class TelegramChannel:
                 if call.photo is not None:
                     await self.bot.send_photo(chat_id, call.photo, caption=call.text,
                                               filename=call.filename)
+                elif call.document is not None:
+                    await self.bot.send_document(
+                        chat_id, _file(call.document),
+                        caption=call.text or None, reply_markup=call.markup,
+                        parse_mode="HTML" if call.html else None)
                 else:
                     await self.call("sendMessage", chat_id=chat_id, text=call.text,
                                      reply_markup=call.markup,
@@ -154,6 +160,16 @@ class TelegramChannel:
         return [BotCommand(name, self.texts.get(lang, f"cmd_{name}")) for name in names]
 
 
+def _file(document: Document) -> InputFile:
+    """The upload, with the content type the document says (PTB guesses from the name)."""
+    if len(document.data) > render.MAX_UPLOAD:
+        raise BadRequest(f"the document is over {render.MAX_UPLOAD // 2**20} MB")
+    upload = InputFile(document.data, filename=document.name)
+    if document.content_type:
+        upload.mimetype = document.content_type
+    return upload
+
+
 def _outcome(exc: TelegramError, index: int) -> Exception:
     """The outbox's outcome for a Bot API error, after ``index`` calls went through."""
     match exc:
@@ -165,6 +181,8 @@ def _outcome(exc: TelegramError, index: int) -> Exception:
         case Forbidden():
             return Unreachable(exc.message, progress=index)
         case BadRequest() | ChatMigrated():
+            return Refused(exc.message, progress=index)
+        case NetworkError() if "too large" in exc.message.lower():  # a 413: never fits
             return Refused(exc.message, progress=index)
         case TimedOut() | ResponseLost():
             return MaybeDelivered(exc.message, progress=index)

@@ -1,0 +1,135 @@
+"""Files, photos, platform message ids and deletions through the outbox, end to end: the
+sender, the Telegram channel and python-telegram-bot over HTTP against the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from telegram_emulator import BotAPIEmulator
+
+from bot.app import App
+from bot.config import Settings
+from bot.telegram import TelegramBot
+from flows.messages import Document, Outbound
+from storage import outbox, shopkeepers
+from storage.tables import OUTBOX, OutboxKind, utcnow
+
+CHAT = 5151
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotAPIEmulator]:
+    async with BotAPIEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+async def bot(app: App, settings: Settings,
+              emulator: BotAPIEmulator) -> AsyncIterator[TelegramBot]:
+    on_telegram = replace(settings, telegram_token=emulator.token,
+                          telegram_api_base_url=emulator.base_url)
+    async with TelegramBot(on_telegram, app) as running:
+        yield running
+
+
+def refused(emu: BotAPIEmulator) -> list[dict[str, Any]]:
+    """What the emulator refused that a test did not ask for."""
+    return [e for e in emu.errors if not e.get("injected")]
+
+
+async def person(app: App, emu: BotAPIEmulator, chat: int = CHAT) -> int:
+    emu.register_chat(chat)
+    async with app.db.transaction() as tx:
+        found, _ = await shopkeepers.find_or_create(tx, channel="telegram",
+                                                    external_id=str(chat), language="nl")
+        await shopkeepers.update(tx, shopkeeper=found, consent_at=utcnow())
+        return found.id
+
+
+async def queue(app: App, owner: int, *payloads: dict[str, Any], chat: int = CHAT) -> list[int]:
+    async with app.db.transaction() as tx:
+        return await outbox.record(tx, shopkeeper_id=owner, channel="telegram",
+                                   external_id=str(chat), payloads=list(payloads),
+                                   kind=OutboxKind.BULK)
+
+
+async def delivered(app: App) -> dict[int, tuple[str, str | None, Any]]:
+    """Poll until nothing is due; every row's (status, error, platform ids)."""
+    await app.sender.poll()
+    await app.sender.settled()
+    async with app.db.transaction() as tx:
+        rows = await tx.execute(sa.select(OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.error,
+                                          OUTBOX.c.platform_ids))
+        return {row_id: (status, error, ids) for row_id, status, error, ids in rows}
+
+
+def with_bytes(message: Outbound, lang: str = "nl") -> dict[str, Any]:
+    """The payload of a message with a document, its bytes included (as callers record
+    it: ``to_data()`` leaves them out)."""
+    assert message.document is not None
+    data = message.to_data()
+    data["document"]["data"] = message.document.data
+    data["lang"] = lang
+    return data
+
+
+# -- documents -----------------------------------------------------------------------------
+
+async def test_a_document_goes_out_with_its_text_as_caption(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    owner = await person(app, emulator)
+    csv = b"thema;score\nbeleving;72\n" * 100
+    [row_id] = await queue(app, owner, with_bytes(Outbound(
+        "Je gegevens, zoals gevraagd", document=Document("gegevens.csv", "text/csv", csv))))
+    async with app.db.transaction() as tx:  # the bytes are in the row, not in the JSON
+        stored, payload = (await tx.execute(sa.select(OUTBOX.c.image, OUTBOX.c.payload)
+                                            .where(OUTBOX.c.id == row_id))).one()
+    assert stored == csv and "data" not in payload["document"]
+    rows = await delivered(app)
+    assert rows[row_id][:2] == ("sent", None)
+    [sent] = emulator.messages_to(CHAT)
+    assert (sent["method"], sent["document"], sent["filename"], sent["caption"]) == (
+        "sendDocument", csv, "gegevens.csv", "Je gegevens, zoals gevraagd")
+    assert sent["message"]["document"]["mime_type"] == "text/csv"
+    assert refused(emulator) == []
+
+
+async def test_a_long_text_follows_the_document_and_html_counts_without_its_tags(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    owner = await person(app, emulator)
+    long_text = " ".join(["Uitleg bij je export."] * 100)  # too long for a caption
+    fits = "<b>" + "x" * 1000 + "</b> " + "<i>" + "y" * 20 + "</i>"  # 1,021 visible
+    ids = await queue(
+        app, owner,
+        with_bytes(Outbound(long_text, document=Document("a.txt", "text/plain", b"A"))),
+        with_bytes(Outbound(fits, html=True,
+                            document=Document("b.txt", "text/plain", b"B"))),
+        with_bytes(Outbound("Hier is het bestand", document=Document(
+            "c.txt", "text/plain", b"C", caption="c" * 2000))))
+    rows = await delivered(app)
+    assert [rows[i][0] for i in ids] == ["sent"] * 3
+    sent = emulator.messages_to(CHAT)
+    assert [(m["method"], m["caption"] is not None) for m in sent] == [
+        ("sendDocument", False), ("sendMessage", False),  # the text after the file
+        ("sendDocument", True),
+        ("sendDocument", True), ("sendMessage", False)]
+    assert sent[1]["text"] == long_text
+    assert sent[2]["caption"] == "x" * 1000 + " " + "y" * 20
+    assert {e["type"] for e in sent[2]["entities"]} == {"bold", "italic"}
+    assert len(sent[3]["caption"]) == 1024 and sent[3]["caption"].endswith("…")
+    assert sent[4]["text"] == "Hier is het bestand"
+    assert refused(emulator) == []
+
+
+async def test_a_document_row_without_bytes_fails_with_the_reason(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    owner = await person(app, emulator)
+    payload = Outbound("Export", document=Document("x.csv", "text/csv")).to_data()
+    [row_id] = await queue(app, owner, payload)
+    rows = await delivered(app)
+    assert rows[row_id][:2] == ("failed", "the document's bytes are missing")
+    assert emulator.messages_to(CHAT) == []
