@@ -9,7 +9,7 @@ so one chat's messages arrive in the order they were recorded.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -137,43 +137,71 @@ async def mark_sending(tx: AsyncConnection, *, message_id: int) -> bool:
     return (await tx.execute(_SENDING, {"message_id": message_id})).first() is not None
 
 
-async def mark_sent(tx: AsyncConnection, *, ids: Collection[int]) -> None:
-    """Delivered. From ``claimed`` too (a notice shown as a pop-up makes no message call),
-    and over ``uncertain`` (a lease that ran out while the send succeeded)."""
-    if ids:
+_DELIVERABLE = (OutboxStatus.CLAIMED, OutboxStatus.SENDING, OutboxStatus.UNCERTAIN)
+# Written out, not bound: an expanding IN cannot run for many parameter sets.
+_SENT_WITH_IDS = (sa.update(OUTBOX)
+                  .where(OUTBOX.c.id == sa.bindparam("message_id"),
+                         OUTBOX.c.status.in_([sa.literal_column(f"'{status}'")
+                                              for status in _DELIVERABLE]))
+                  .values(status=OutboxStatus.SENT, sent_at=sa.bindparam("now"),
+                          lease_until=None, attempts=OUTBOX.c.attempts + 1, error=None,
+                          platform_ids=sa.bindparam("ids")))
+
+
+async def mark_sent(tx: AsyncConnection, *,
+                    ids: Mapping[int, Sequence[str] | None] | Collection[int]) -> None:
+    """Delivered, with the platform's message ids of each row (``ids``: row id → its
+    message ids, or None to keep what the row has; a plain collection of row ids: keep).
+    From ``claimed`` too (a notice shown as a pop-up makes no message call), and over
+    ``uncertain`` (a lease that ran out while the send succeeded). Two statements at most:
+    one for the rows without ids, one (run for many parameter sets) for those with."""
+    if not ids:
+        return
+    platform = ids if isinstance(ids, Mapping) else dict.fromkeys(ids)
+    now = utcnow()
+    bare = [row_id for row_id, found in platform.items() if found is None]
+    if bare:
         await tx.execute(
-            sa.update(OUTBOX)
-            .where(OUTBOX.c.id.in_(list(ids)),
-                   OUTBOX.c.status.in_((OutboxStatus.CLAIMED, OutboxStatus.SENDING,
-                                        OutboxStatus.UNCERTAIN)))
-            .values(status=OutboxStatus.SENT, sent_at=utcnow(), lease_until=None,
+            sa.update(OUTBOX).where(OUTBOX.c.id.in_(bare), OUTBOX.c.status.in_(_DELIVERABLE))
+            .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None,
                     attempts=OUTBOX.c.attempts + 1, error=None))
+    known = [{"message_id": row_id, "now": now, "ids": list(found)}
+             for row_id, found in platform.items() if found is not None]
+    if known:
+        await tx.execute(_SENT_WITH_IDS, known)
 
 
 async def mark_errored(tx: AsyncConnection, *, message_id: int, error: str,
                        retry_at: datetime, progress: int, ordered: bool = True,
-                       counted: bool = True) -> None:
+                       counted: bool = True, platform_ids: Sequence[str] | None = None) -> None:
     """Surely not delivered: try again at ``retry_at``. ``ordered=False`` lets the chat's
     later messages go first (a chart that could not be drawn follows when it can);
-    ``counted=False`` does not count the attempt (a 429 is not the message's fault)."""
+    ``counted=False`` does not count the attempt (a 429 is not the message's fault).
+    ``platform_ids``: the messages its calls made so far (kept for the retry)."""
     await _finish(tx, message_id, OutboxStatus.ERRORED, error, progress,
-                  next_attempt_at=retry_at, ordered=ordered, counted=counted)
+                  next_attempt_at=retry_at, ordered=ordered, counted=counted,
+                  platform_ids=platform_ids)
 
 
 async def mark_failed(tx: AsyncConnection, *, message_id: int, error: str,
-                      progress: int = 0) -> None:
+                      progress: int = 0, platform_ids: Sequence[str] | None = None) -> None:
     """Given up: the platform refused it, or every attempt failed."""
-    await _finish(tx, message_id, OutboxStatus.FAILED, error, progress)
+    await _finish(tx, message_id, OutboxStatus.FAILED, error, progress,
+                  platform_ids=platform_ids)
 
 
 async def mark_uncertain(tx: AsyncConnection, *, message_id: int, error: str,
-                         progress: int = 0) -> None:
+                         progress: int = 0, platform_ids: Sequence[str] | None = None) -> None:
     """The request went out and no answer came back: it may have arrived."""
-    await _finish(tx, message_id, OutboxStatus.UNCERTAIN, error, progress)
+    await _finish(tx, message_id, OutboxStatus.UNCERTAIN, error, progress,
+                  platform_ids=platform_ids)
 
 
 async def _finish(tx: AsyncConnection, message_id: int, status: OutboxStatus, error: str,
-                  progress: int, *, counted: bool = True, **values: Any) -> None:
+                  progress: int, *, counted: bool = True,
+                  platform_ids: Sequence[str] | None = None, **values: Any) -> None:
+    if platform_ids:  # else what the row has stays
+        values["platform_ids"] = list(platform_ids)
     await tx.execute(
         sa.update(OUTBOX).where(OUTBOX.c.id == message_id)
         .values(status=status, error=error[:500], progress=progress, lease_until=None,

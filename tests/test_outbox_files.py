@@ -133,3 +133,44 @@ async def test_a_document_row_without_bytes_fails_with_the_reason(
     rows = await delivered(app)
     assert rows[row_id][:2] == ("failed", "the document's bytes are missing")
     assert emulator.messages_to(CHAT) == []
+
+
+# -- platform message ids ------------------------------------------------------------------
+
+async def retry_now(app: App) -> None:
+    async with app.db.transaction() as tx:
+        await tx.execute(sa.update(OUTBOX).where(OUTBOX.c.status == "errored")
+                         .values(next_attempt_at=utcnow()))
+
+
+async def test_each_row_keeps_the_message_ids_of_its_calls(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    owner = await person(app, emulator)
+    emulator.register_chat(CHAT + 1)
+    paragraphs = "\n\n".join(f"Alinea {i}: " + "woord " * 150 for i in range(8))
+    ids = await queue(app, owner, {"text": "Eén", "lang": "nl"},
+                      {"text": paragraphs, "lang": "nl"})
+    rows = await delivered(app)
+    sent = emulator.messages_to(CHAT)
+    assert len(sent) == 3  # one, then the long text in two
+    assert rows[ids[0]] == ("sent", None, [str(sent[0]["message_id"])])
+    assert rows[ids[1]] == ("sent", None, [str(m["message_id"]) for m in sent[1:]])
+    assert refused(emulator) == []
+
+
+async def test_a_retried_message_keeps_the_ids_of_the_calls_that_went_out_before(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    owner = await person(app, emulator)
+    long_text = " ".join(["Uitleg bij je export."] * 100)
+    [row_id] = await queue(app, owner, with_bytes(Outbound(
+        long_text, document=Document("a.txt", "text/plain", b"A"))))
+    emulator.fail_next("sendMessage", status=502)  # the file goes, the text after it not
+    rows = await delivered(app)
+    [document] = emulator.messages_to(CHAT)
+    assert rows[row_id] == ("errored", "Bad Gateway", [str(document["message_id"])])
+    await retry_now(app)
+    rows = await delivered(app)
+    first, text = emulator.messages_to(CHAT)
+    assert first is not None and text["text"] == long_text  # the file was not sent again
+    assert rows[row_id] == ("sent", None, [str(document["message_id"]),
+                                           str(text["message_id"])])

@@ -23,7 +23,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -329,8 +329,8 @@ class OutboxSender:
                 marked = True
 
         try:
-            await channel.send(row.external_id, message, lang=lang, done=row.progress,
-                               pace=pace)
+            made = await channel.send(row.external_id, message, lang=lang,
+                                      done=row.progress, pace=pace)
         except _LeaseLostError:
             log.info("outbox row %s is no longer ours (its lease ran out, or its broadcast "
                      "was cancelled): not sent", row.id)
@@ -345,7 +345,7 @@ class OutboxSender:
             async with self.db.transaction() as tx:
                 await outbox.delete(tx, message_id=row.id)
         else:
-            self.marks.add(row.id)
+            self.marks.add(row.id, None if made is None else _ids(row, made))
         return _Result.SENT
 
     async def _chart_later(self, row: OutboxRecord, exc: PainterError) -> _Result:
@@ -370,16 +370,17 @@ class OutboxSender:
                 attempts = row.attempts + 1
                 if attempts >= self.settings.max_attempts:
                     await self._give_up(tx, row, f"{reason} (after {attempts} attempts)",
-                                        exc.progress)
+                                        exc.progress, _ids(row, exc.platform_ids))
                 else:
                     await outbox.mark_errored(tx, message_id=row.id, error=reason,
                                               progress=exc.progress,
-                                              retry_at=utcnow() + self._backoff(attempts))
+                                              retry_at=utcnow() + self._backoff(attempts),
+                                              platform_ids=_ids(row, exc.platform_ids))
             elif isinstance(exc, Refused):
                 log.error("%s refused outbox row %s: %s", row.channel, row.id, reason)
-                await self._give_up(tx, row, reason, exc.progress)
+                await self._give_up(tx, row, reason, exc.progress, _ids(row, exc.platform_ids))
             elif isinstance(exc, Unreachable):
-                await self._give_up(tx, row, reason, exc.progress)
+                await self._give_up(tx, row, reason, exc.progress, _ids(row, exc.platform_ids))
                 person = await shopkeepers.reachable(tx, channel=row.channel,
                                                      external_id=row.external_id,
                                                      reachable=False)
@@ -399,7 +400,8 @@ class OutboxSender:
         await senders.pause(tx, scope=scope, until=until)
         # Not the message's fault: the attempt is not counted against it.
         await outbox.mark_errored(tx, message_id=row.id, error=exc.reason,
-                                  progress=exc.progress, retry_at=until, counted=False)
+                                  progress=exc.progress, retry_at=until, counted=False,
+                                  platform_ids=_ids(row, exc.platform_ids))
 
     async def _uncertain(self, tx: AsyncConnection, row: OutboxRecord, exc: MaybeDelivered) -> None:
         if row.shopkeeper_id is None:
@@ -410,17 +412,24 @@ class OutboxSender:
                                         error=exc.reason, progress=exc.progress)
         else:
             await outbox.mark_uncertain(tx, message_id=row.id, error=exc.reason,
-                                        progress=exc.progress)
+                                        progress=exc.progress,
+                                        platform_ids=_ids(row, exc.platform_ids))
 
     async def _give_up(self, tx: AsyncConnection, row: OutboxRecord, reason: str,
-                       progress: int) -> None:
+                       progress: int, platform_ids: Sequence[str] = ()) -> None:
         if row.shopkeeper_id is None:
             await outbox.delete(tx, message_id=row.id)
         else:
-            await outbox.mark_failed(tx, message_id=row.id, error=reason, progress=progress)
+            await outbox.mark_failed(tx, message_id=row.id, error=reason, progress=progress,
+                                     platform_ids=platform_ids)
 
     def _backoff(self, attempts: int) -> timedelta:
         """Exponential, capped, with full jitter in [½, 1½) so retries don't line up."""
         base = min(self.settings.backoff_max,
                    self.settings.backoff_base * 2 ** (attempts - 1))
         return timedelta(seconds=base * (0.5 + self.jitter()))
+
+
+def _ids(row: OutboxRecord, made: Sequence[str]) -> list[str]:
+    """The platform's message ids of a row: those of earlier attempts, then these."""
+    return [*(row.platform_ids or ()), *made]

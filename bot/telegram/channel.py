@@ -29,6 +29,7 @@ from telegram.error import (
 from telegram.warnings import PTBUserWarning
 
 from bot.delivery.outcomes import (
+    DeliveryError,
     MaybeDelivered,
     NotDelivered,
     Pace,
@@ -77,35 +78,42 @@ class TelegramChannel:
         self.texts = texts
 
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
-                   pace: Pace) -> None:
+                   pace: Pace) -> list[str]:
         chat_id = int(to)
         if message.notice and message.press and done == 0:
             await pace()  # the pop-up is a call too: after a crash it must not come twice
             try:
                 if await self.answer_press(message.press, message.text):
-                    return  # shown as the press's pop-up
+                    return []  # shown as the press's pop-up
             except TelegramError as exc:
-                raise _outcome(exc, 0) from exc
+                raise _outcome(exc, 0, []) from exc
         calls = render.sends(message)
+        ids: list[str] = []
         for index, call in enumerate(calls):
             if index < done:
                 continue  # went out before a retry
             await pace()
             try:
-                if call.photo is not None:
-                    await self.bot.send_photo(chat_id, call.photo, caption=call.text,
-                                              filename=call.filename)
-                elif call.document is not None:
-                    await self.bot.send_document(
-                        chat_id, _file(call.document),
-                        caption=call.text or None, reply_markup=call.markup,
-                        parse_mode="HTML" if call.html else None)
-                else:
-                    await self.call("sendMessage", chat_id=chat_id, text=call.text,
-                                     reply_markup=call.markup,
-                                     parse_mode="HTML" if call.html else None)
+                ids.append(await self._one(chat_id, call))
             except TelegramError as exc:
-                raise _outcome(exc, index) from exc
+                raise _outcome(exc, index, ids) from exc
+        return ids
+
+    async def _one(self, chat_id: int, call: render.Send) -> str:
+        """Make one call; the platform's id of the message it made."""
+        if call.photo is not None:
+            sent = await self.bot.send_photo(chat_id, call.photo, caption=call.text,
+                                             filename=call.filename)
+            return str(sent.message_id)
+        if call.document is not None:
+            sent = await self.bot.send_document(
+                chat_id, _file(call.document), caption=call.text or None,
+                reply_markup=call.markup, parse_mode="HTML" if call.html else None)
+            return str(sent.message_id)
+        result = await self.call("sendMessage", chat_id=chat_id, text=call.text,
+                                 reply_markup=call.markup,
+                                 parse_mode="HTML" if call.html else None)
+        return str(result["message_id"])
 
     async def answer_press(self, press: str, text: str) -> bool:
         """Show ``text`` as the pop-up of a button press; False when the press is too old
@@ -118,10 +126,11 @@ class TelegramChannel:
             return False
         return True
 
-    async def call(self, endpoint: str, **params: Any) -> None:
-        """A Bot API call whose result is not needed (see :data:`UNPARSED`)."""
+    async def call(self, endpoint: str, **params: Any) -> Any:
+        """A Bot API call whose result is read as plain JSON, if at all (see
+        :data:`UNPARSED`)."""
         assert endpoint in UNPARSED
-        await self.bot.do_api_request(
+        return await self.bot.do_api_request(
             endpoint, api_kwargs={k: v for k, v in params.items() if v is not None})
 
     # -- command menus ------------------------------------------------------------------
@@ -170,8 +179,15 @@ def _file(document: Document) -> InputFile:
     return upload
 
 
-def _outcome(exc: TelegramError, index: int) -> Exception:
-    """The outbox's outcome for a Bot API error, after ``index`` calls went through."""
+def _outcome(exc: TelegramError, index: int, ids: list[str]) -> Exception:
+    """The outbox's outcome for a Bot API error, after ``index`` calls went through (those
+    of this attempt made the messages ``ids``)."""
+    outcome = _kind(exc, index)
+    outcome.platform_ids = tuple(ids)
+    return outcome
+
+
+def _kind(exc: TelegramError, index: int) -> DeliveryError:
     match exc:
         case RetryAfter():
             delay = exc.retry_after
