@@ -15,7 +15,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.telegram import TelegramBot
 from flows.messages import Document, Outbound
-from storage import outbox, shopkeepers
+from storage import media, outbox, shopkeepers
 from storage.tables import OUTBOX, OutboxKind, utcnow
 
 CHAT = 5151
@@ -174,3 +174,67 @@ async def test_a_retried_message_keeps_the_ids_of_the_calls_that_went_out_before
     assert first is not None and text["text"] == long_text  # the file was not sent again
     assert rows[row_id] == ("sent", None, [str(document["message_id"]),
                                            str(text["message_id"])])
+
+
+# -- photos --------------------------------------------------------------------------------
+
+async def stored_picture(app: App) -> int:
+    from test_telegram_emulator import png
+
+    async with app.db.transaction() as tx:
+        return await media.put(tx, data=png(640, 480), content_type="image/png",
+                               name="affiche.png")
+
+
+async def test_a_broadcast_photo_is_uploaded_once_and_sent_by_its_file_id_after(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    picture = await stored_picture(app)
+    chats = range(CHAT, CHAT + 6)
+    rows = []
+    for chat in chats:
+        owner = await person(app, emulator, chat)
+        rows += await queue(app, owner, {"text": "<b>Koopavond</b> vrijdag", "html": True,
+                                         "photo": picture, "lang": "nl"}, chat=chat)
+    statuses = await delivered(app)
+    assert {statuses[r][0] for r in rows} == {"sent"}
+    sent = [m for chat in chats for m in emulator.messages_to(chat)]
+    assert [m["method"] for m in sent] == ["sendPhoto"] * 6
+    assert {m["message"]["photo"][-1]["file_id"] for m in sent} == {  # one upload
+        sent[0]["message"]["photo"][-1]["file_id"]}
+    assert all(m["caption"] == "Koopavond vrijdag" and m["entities"][0]["type"] == "bold"
+               for m in sent)
+    async with app.db.transaction() as tx:
+        record = await media.get(tx, media_id=picture)
+    assert record is not None
+    assert record.platform_ids == {"telegram": sent[0]["message"]["photo"][-1]["file_id"]}
+    assert refused(emulator) == []
+
+
+async def test_a_text_too_long_for_a_caption_follows_the_photo_and_a_retry_skips_the_photo(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    picture = await stored_picture(app)
+    owner = await person(app, emulator)
+    text = "<i>" + "Lang verhaal. " * 80 + "</i>"  # 1,120 visible: over the caption limit
+    [row_id] = await queue(app, owner, {"text": text, "html": True, "photo": picture,
+                                        "lang": "nl"})
+    emulator.fail_next("sendMessage", status=502)
+    assert (await delivered(app))[row_id][0] == "errored"
+    await retry_now(app)
+    status, _, ids = (await delivered(app))[row_id]
+    photo, words = emulator.messages_to(CHAT)
+    assert (photo["method"], photo["caption"]) == ("sendPhoto", None)
+    assert words["method"] == "sendMessage" and words["text"].startswith("Lang verhaal.")
+    assert (status, ids) == ("sent", [str(photo["message_id"]), str(words["message_id"])])
+    assert refused(emulator) == []
+
+
+async def test_an_unknown_file_id_is_refused_and_the_row_fails_with_the_reason(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    async with app.db.transaction() as tx:
+        picture = await media.put_platform(tx, channel="telegram", platform_id="AgACnope",
+                                           unique_id="nope")
+    owner = await person(app, emulator)
+    [row_id] = await queue(app, owner, {"text": "Affiche", "photo": picture, "lang": "nl"})
+    status, error, _ = (await delivered(app))[row_id]
+    assert status == "failed" and "wrong file identifier" in str(error).lower()
+    assert [e["status"] for e in emulator.errors] == [400]

@@ -285,6 +285,12 @@ async def test_send_photo_uploads_png_bytes(emu: BotAPIEmulator, bot: Bot) -> No
         await bot.send_photo(16, photo=b"GIF89a not a png or jpeg")
     with pytest.raises(BadRequest, match="Message caption is too long"):
         await bot.send_photo(16, photo=image, caption="x" * 1025)
+    # Counted after entity parsing: tags are free, a file_id the emulator never issued is not.
+    tagged = await bot.send_photo(16, photo=message.photo[-1].file_id, parse_mode="HTML",
+                                  caption="<b>" + "x" * 1000 + "</b><i>" + "y" * 24 + "</i>")
+    assert tagged.caption is not None and len(tagged.caption) == 1024
+    with pytest.raises(BadRequest, match=r"(?i)wrong file identifier"):
+        await bot.send_photo(16, photo="AgACAgQAAxkBAAIBnever-issued")
 
 
 async def test_send_document_keeps_the_bytes_and_name(emu: BotAPIEmulator, bot: Bot) -> None:

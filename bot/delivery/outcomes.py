@@ -9,6 +9,7 @@ ids of the calls of this attempt that did go through, kept with the row.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from flows.messages import Outbound
@@ -54,13 +55,27 @@ class MaybeDelivered(DeliveryError):
     """The request went out and no answer came (a timeout, a reset): it may have arrived."""
 
 
+@dataclass(slots=True)
+class Media:
+    """A stored picture (:mod:`storage.media`) as one channel sends it: by ``platform_id``
+    when the platform knows it, else by uploading ``data``; a channel that uploads sets
+    ``platform_id`` from the platform's answer, so the next recipients reuse it."""
+
+    id: int
+    name: str
+    content_type: str
+    data: bytes | None
+    platform_id: str | None = None
+
+
 class Channel(Protocol):
     """What the sender needs of a channel: deliver one message to one address."""
 
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
-                   pace: Pace) -> Sequence[str] | None:
+                   pace: Pace, media: Media | None = None) -> Sequence[str] | None:
         """Make the platform calls for ``message`` after the first ``done``; call ``pace``
         before each. ``lang`` is the person's language, for anything the channel itself
-        says. Returns the platform's ids of the messages the calls made (None: a channel
-        without message ids). Raises a :class:`DeliveryError` when it did not (surely)
-        arrive, with the ids of the calls that did."""
+        says; ``media`` the picture of ``message.photo``, resolved by the sender. Returns
+        the platform's ids of the messages the calls made (None: a channel without message
+        ids). Raises a :class:`DeliveryError` when it did not (surely) arrive, with the ids
+        of the calls that did."""

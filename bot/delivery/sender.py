@@ -36,7 +36,9 @@ from bot.delivery.outcomes import (
     Channel,
     DeliveryError,
     MaybeDelivered,
+    Media,
     NotDelivered,
+    Pace,
     RateLimited,
     Refused,
     Unreachable,
@@ -45,7 +47,7 @@ from bot.painter import ChartPainter, PainterError
 from flows.definition import DEFAULT_LANGUAGE
 from flows.messages import Image, Outbound
 from flows.texts import Texts
-from storage import outbox, senders, shopkeepers
+from storage import media, outbox, senders, shopkeepers
 from storage.database import Database
 from storage.records import OutboxRecord
 from storage.tables import OutboxKind, utcnow
@@ -113,6 +115,8 @@ class OutboxSender:
         self._closed = False
         self._in_flight = 0
         self._quiet = asyncio.Condition()
+        self._pictures: dict[tuple[str, int], Media] = {}
+        self._uploads: dict[tuple[str, int], asyncio.Lock] = {}
 
     # -- what the dispatcher uses -------------------------------------------------------
 
@@ -313,6 +317,14 @@ class OutboxSender:
                                         row.progress)
                 return _Result.DEFERRED
             message = replace(message, document=replace(message.document, data=data))
+        media: Media | None = None
+        if message.photo is not None:
+            media = await self._media(row.channel, message.photo)
+            if media is None:
+                async with self.db.transaction() as tx:
+                    await self._give_up(tx, row, f"picture {message.photo} is gone",
+                                        row.progress)
+                return _Result.DEFERRED
         limiter = self.limiters[row.channel]
         priority = Priority.INTERACTIVE if row.kind == OutboxKind.REPLY else Priority.BULK
 
@@ -329,8 +341,13 @@ class OutboxSender:
                 marked = True
 
         try:
-            made = await channel.send(row.external_id, message, lang=lang,
-                                      done=row.progress, pace=pace)
+            if media is not None and media.platform_id is None:
+                # The first recipient uploads; the others wait and reuse its file id.
+                async with self._uploads.setdefault((row.channel, media.id), asyncio.Lock()):
+                    made = await self._send_media(channel, row, message, lang, pace, media)
+            else:
+                made = await channel.send(row.external_id, message, lang=lang,
+                                          done=row.progress, pace=pace, media=media)
         except _LeaseLostError:
             log.info("outbox row %s is no longer ours (its lease ran out, or its broadcast "
                      "was cancelled): not sent", row.id)
@@ -347,6 +364,38 @@ class OutboxSender:
         else:
             self.marks.add(row.id, None if made is None else _ids(row, made))
         return _Result.SENT
+
+    async def _media(self, channel: str, media_id: int) -> Media | None:
+        """A stored picture as ``channel`` sends it, cached (pictures never change)."""
+        found = self._pictures.get((channel, media_id))
+        if found is None:
+            async with self.db.transaction() as tx:
+                record = await media.get(tx, media_id=media_id)
+            if record is None:
+                return None
+            found = self._pictures.setdefault((channel, media_id), Media(
+                record.id, record.name, record.content_type, record.data,
+                record.platform_ids.get(channel)))
+        return found
+
+    async def _send_media(self, channel: Channel, row: OutboxRecord, message: Outbound,
+                          lang: str, pace: Pace, picture: Media) -> Sequence[str] | None:
+        """Send with a picture the platform may not know yet; keep its id once it does
+        (also when a later call of the message failed)."""
+        known = picture.platform_id
+        try:
+            return await channel.send(row.external_id, message, lang=lang,
+                                      done=row.progress, pace=pace, media=picture)
+        finally:
+            if picture.platform_id is not None and picture.platform_id != known:
+                try:
+                    async with self.db.transaction() as tx:
+                        await media.remember_upload(tx, media_id=picture.id,
+                                                    channel=row.channel,
+                                                    platform_id=picture.platform_id)
+                except Exception:  # only a saving: the next process uploads once more
+                    log.exception("could not keep the platform id of picture %s",
+                                  picture.id)
 
     async def _chart_later(self, row: OutboxRecord, exc: PainterError) -> _Result:
         attempts = row.attempts + 1

@@ -31,6 +31,7 @@ from telegram.warnings import PTBUserWarning
 from bot.delivery.outcomes import (
     DeliveryError,
     MaybeDelivered,
+    Media,
     NotDelivered,
     Pace,
     RateLimited,
@@ -78,7 +79,7 @@ class TelegramChannel:
         self.texts = texts
 
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
-                   pace: Pace) -> list[str]:
+                   pace: Pace, media: Media | None = None) -> list[str]:
         chat_id = int(to)
         if message.notice and message.press and done == 0:
             await pace()  # the pop-up is a call too: after a crash it must not come twice
@@ -87,7 +88,7 @@ class TelegramChannel:
                     return []  # shown as the press's pop-up
             except TelegramError as exc:
                 raise _outcome(exc, 0, []) from exc
-        calls = render.sends(message)
+        calls = render.sends(message, media)
         ids: list[str] = []
         for index, call in enumerate(calls):
             if index < done:
@@ -105,6 +106,8 @@ class TelegramChannel:
             sent = await self.bot.send_photo(chat_id, call.photo, caption=call.text,
                                              filename=call.filename)
             return str(sent.message_id)
+        if call.media is not None:
+            return await self._picture(chat_id, call, call.media)
         if call.document is not None:
             sent = await self.bot.send_document(
                 chat_id, _file(call.document), caption=call.text or None,
@@ -114,6 +117,23 @@ class TelegramChannel:
                                  reply_markup=call.markup,
                                  parse_mode="HTML" if call.html else None)
         return str(result["message_id"])
+
+    async def _picture(self, chat_id: int, call: render.Send, media: Media) -> str:
+        """A stored picture: by the platform's id when known, else uploaded, and the
+        largest size's file_id kept on ``media`` for the next recipients."""
+        photo: str | InputFile
+        if media.platform_id is not None:
+            photo = media.platform_id
+        elif media.data is not None:
+            photo = InputFile(media.data, filename=media.name)
+        else:
+            raise BadRequest(f"picture {media.id} has neither bytes nor a Telegram file_id")
+        sent = await self.bot.send_photo(chat_id, photo, caption=call.text or None,
+                                         parse_mode="HTML" if call.html else None,
+                                         reply_markup=call.markup)
+        if media.platform_id is None and sent.photo:
+            media.platform_id = sent.photo[-1].file_id  # the largest size
+        return str(sent.message_id)
 
     async def answer_press(self, press: str, text: str) -> bool:
         """Show ``text`` as the pop-up of a button press; False when the press is too old

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.delivery.outcomes import Media
 from flows.messages import Button, Document, Outbound
 from flows.rich_text import RichTextError, parse
 
@@ -94,6 +95,7 @@ class Send:
     filename: str = ""
     html: bool = False
     document: Document | None = None
+    media: Media | None = None
 
 
 def visible_length(text: str, html: bool) -> int:
@@ -111,14 +113,28 @@ def fits_caption(text: str, html: bool) -> bool:
     return visible_length(text, html) <= MAX_CAPTION
 
 
-def sends(message: Outbound) -> list[Send]:
-    """The calls for one message; a long text becomes several, the keyboard on the last."""
+def sends(message: Outbound, media: Media | None = None) -> list[Send]:
+    """The calls for one message; a long text becomes several, the keyboard on the last.
+    ``media``: the stored picture of ``message.photo``."""
     if message.image is not None:
         caption = truncate(message.image.caption or message.text, MAX_CAPTION)
         return [Send(caption, photo=message.image.data, filename=message.image.name)]
     if message.document is not None:
         return _document(message, message.document)
+    if media is not None:
+        return _photo(message, media)
     return _texts(message)
+
+
+def _photo(message: Outbound, media: Media) -> list[Send]:
+    """The picture with the text as its caption when it fits, else the picture alone and
+    the text after it. The same calls whether the picture is uploaded or sent by its
+    platform id, so a retry's count of calls done stays right."""
+    if not message.text.strip():
+        return [Send("", keyboard(message), media=media)]
+    if fits_caption(message.text, message.html):
+        return [Send(message.text, keyboard(message), html=message.html, media=media)]
+    return [Send("", media=media), *_texts(message)]
 
 
 def _texts(message: Outbound) -> list[Send]:
