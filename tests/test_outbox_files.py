@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from telegram import Bot
 from telegram_emulator import BotAPIEmulator
 
 from bot.app import App
@@ -59,7 +60,8 @@ async def queue(app: App, owner: int, *payloads: dict[str, Any], chat: int = CHA
 
 async def delivered(app: App) -> dict[int, tuple[str, str | None, Any]]:
     """Poll until nothing is due; every row's (status, error, platform ids)."""
-    await app.sender.poll()
+    while await app.sender.poll():  # a chat's next row waits for the next poll
+        pass
     await app.sender.settled()
     async with app.db.transaction() as tx:
         rows = await tx.execute(sa.select(OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.error,
@@ -137,6 +139,11 @@ async def test_a_document_row_without_bytes_fails_with_the_reason(
 
 # -- platform message ids ------------------------------------------------------------------
 
+def patient(app: App) -> None:
+    """Retries wait an hour (unless :func:`retry_now`): the errored state can be looked at."""
+    app.sender.settings = replace(app.sender.settings, backoff_base=3600, backoff_max=3600)
+
+
 async def retry_now(app: App) -> None:
     async with app.db.transaction() as tx:
         await tx.execute(sa.update(OUTBOX).where(OUTBOX.c.status == "errored")
@@ -164,6 +171,7 @@ async def test_a_retried_message_keeps_the_ids_of_the_calls_that_went_out_before
     long_text = " ".join(["Uitleg bij je export."] * 100)
     [row_id] = await queue(app, owner, with_bytes(Outbound(
         long_text, document=Document("a.txt", "text/plain", b"A"))))
+    patient(app)
     emulator.fail_next("sendMessage", status=502)  # the file goes, the text after it not
     rows = await delivered(app)
     [document] = emulator.messages_to(CHAT)
@@ -217,6 +225,7 @@ async def test_a_text_too_long_for_a_caption_follows_the_photo_and_a_retry_skips
     text = "<i>" + "Lang verhaal. " * 80 + "</i>"  # 1,120 visible: over the caption limit
     [row_id] = await queue(app, owner, {"text": text, "html": True, "photo": picture,
                                         "lang": "nl"})
+    patient(app)
     emulator.fail_next("sendMessage", status=502)
     assert (await delivered(app))[row_id][0] == "errored"
     await retry_now(app)
@@ -238,3 +247,40 @@ async def test_an_unknown_file_id_is_refused_and_the_row_fails_with_the_reason(
     status, error, _ = (await delivered(app))[row_id]
     assert status == "failed" and "wrong file identifier" in str(error).lower()
     assert [e["status"] for e in emulator.errors] == [400]
+
+
+# -- deleting from chats -------------------------------------------------------------------
+
+async def test_a_sent_message_is_deleted_by_its_ids_and_a_refused_delete_fails_at_once(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    owner = await person(app, emulator)
+    first = await queue(app, owner, {"text": "Oeps, verkeerd bericht", "lang": "nl"},
+                        {"text": "Nog een", "lang": "nl"}, {"text": "Blijft", "lang": "nl"})
+    rows = await delivered(app)
+    made = [id_ for row in first[:2] for id_ in rows[row][2]]
+    [delete] = await queue(app, owner, {"text": "", "delete": made, "lang": "nl"})
+    rows = await delivered(app)
+    assert rows[delete] == ("sent", None, [])  # a deletion makes no message
+    assert [m["text"] for m in emulator.messages_to(CHAT)] == ["Blijft"]
+    assert emulator.deleted == [(CHAT, int(i)) for i in made]
+    calls = emulator.calls["deleteMessages"]
+
+    [again] = await queue(app, owner, {"text": "", "delete": made, "lang": "nl"})
+    emulator.advance_clock(48 * 3600 + 1)  # "Blijft" is now too old to delete
+    [old] = await queue(app, owner, {"text": "", "delete": rows[first[2]][2], "lang": "nl"})
+    rows = await delivered(app)
+    assert rows[again][:2] == ("failed", "Message to delete not found")
+    assert rows[old][:2] == ("failed", "Message can't be deleted")
+    assert emulator.calls["deleteMessages"] == calls + 2  # one try each, never retried
+    assert [m["text"] for m in emulator.messages_to(CHAT)] == ["Blijft"]
+
+
+async def test_more_than_a_hundred_ids_take_several_calls(
+        bot: TelegramBot, app: App, emulator: BotAPIEmulator) -> None:
+    owner = await person(app, emulator)
+    emulator.register_chat(CHAT)
+    async with Bot(emulator.token, base_url=emulator.base_url) as api:
+        made = [str((await api.send_message(CHAT, f"m{i}")).message_id) for i in range(150)]
+    [delete] = await queue(app, owner, {"text": "", "delete": made, "lang": "nl"})
+    assert (await delivered(app))[delete][0] == "sent"
+    assert emulator.calls["deleteMessages"] == 2 and emulator.messages_to(CHAT) == []

@@ -310,6 +310,29 @@ async def test_send_document_keeps_the_bytes_and_name(emu: BotAPIEmulator, bot: 
     assert [e["status"] for e in emu.errors] == [400, 413]
 
 
+async def test_a_bot_deletes_its_own_messages_within_48_hours(emu: BotAPIEmulator,
+                                                               bot: Bot) -> None:
+    emu.register_chat(18)
+    sent = [(await bot.send_message(18, f"bericht {i}")).message_id for i in range(4)]
+    assert await bot.delete_message(18, sent[0]) is True
+    with pytest.raises(BadRequest, match="Message to delete not found"):
+        await bot.delete_message(18, sent[0])
+    assert await bot.delete_messages(18, [sent[0], sent[1]]) is True  # a gone id is skipped
+    with pytest.raises(BadRequest, match="Message to delete not found"):
+        await bot.delete_messages(18, [sent[0], sent[1]])
+    with pytest.raises(BadRequest, match="Too many messages to delete"):
+        await bot.delete_messages(18, list(range(1, 102)))
+    emu.advance_clock(48 * 3600 - 5)
+    assert await bot.delete_messages(18, [sent[2]]) is True  # just within the 48 hours
+    emu.advance_clock(10)
+    with pytest.raises(BadRequest, match="Message can't be deleted"):
+        await bot.delete_message(18, sent[3])
+    young = await bot.send_message(18, "nieuw")  # dated on the emulator's clock
+    assert await bot.delete_message(18, young.message_id) is True
+    assert emu.messages_to(18) == [emu.sent[3]]
+    assert emu.deleted == [(18, sent[0]), (18, sent[1]), (18, sent[2]), (18, young.message_id)]
+
+
 async def test_set_my_commands_validates_and_stores_per_scope_and_language(
         emu: BotAPIEmulator, bot: Bot) -> None:
     with pytest.raises(BadRequest, match=r"(?i)bot_command_invalid"):

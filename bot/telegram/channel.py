@@ -88,6 +88,8 @@ class TelegramChannel:
                     return []  # shown as the press's pop-up
             except TelegramError as exc:
                 raise _outcome(exc, 0, []) from exc
+        if message.delete:
+            return await self._delete(chat_id, message.delete, done, pace)
         calls = render.sends(message, media)
         ids: list[str] = []
         for index, call in enumerate(calls):
@@ -117,6 +119,21 @@ class TelegramChannel:
                                  reply_markup=call.markup,
                                  parse_mode="HTML" if call.html else None)
         return str(result["message_id"])
+
+    async def _delete(self, chat_id: int, ids: tuple[str, ...], done: int,
+                      pace: Pace) -> list[str]:
+        """Delete earlier messages in this chat, up to 100 per call (deleteMessages, Bot
+        API 7.0). A refusal (too old, already gone) is final: the row fails with it."""
+        batches = [ids[i:i + render.MAX_DELETE] for i in range(0, len(ids), render.MAX_DELETE)]
+        for index, batch in enumerate(batches):
+            if index < done:
+                continue
+            await pace()
+            try:
+                await self.bot.delete_messages(chat_id, [int(i) for i in batch])
+            except TelegramError as exc:
+                raise _outcome(exc, index, []) from exc
+        return []
 
     async def _picture(self, chat_id: int, call: render.Send, media: Media) -> str:
         """A stored picture: by the platform's id when known, else uploaded, and the

@@ -19,6 +19,7 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64  # bytes
 MAX_UPLOAD = 50 * 1024 * 1024  # bytes of a file sent by upload (sendDocument)
+MAX_DELETE = 100  # message ids per deleteMessages call
 CALLBACK_SEPARATOR = "|"
 
 
