@@ -148,6 +148,20 @@ _SENT_WITH_IDS = (sa.update(OUTBOX)
                           platform_ids=sa.bindparam("ids")))
 
 
+async def mark_sending_many(tx: AsyncConnection, *, ids: Collection[int],
+                            claimed_by: str) -> set[int]:
+    """A wave of bulk rows just before their platform calls: from now on a crash leaves
+    them ``uncertain``. Returns the ids still ``claimed_by``'s (a row whose broadcast was
+    cancelled meanwhile, or whose lease ran out and went to another sender, is not)."""
+    result = await tx.execute(
+        sa.update(OUTBOX)
+        .where(OUTBOX.c.id.in_(list(ids)), OUTBOX.c.status == OutboxStatus.CLAIMED,
+               OUTBOX.c.claimed_by == claimed_by)
+        .values(status=OutboxStatus.SENDING)
+        .returning(OUTBOX.c.id))
+    return {int(row_id) for row_id in result.scalars()}
+
+
 async def mark_sent(tx: AsyncConnection, *,
                     ids: Mapping[int, Sequence[str] | None] | Collection[int]) -> None:
     """Delivered, with the platform's message ids of each row (``ids``: row id → its

@@ -58,8 +58,9 @@ class SentMarks:
             if self._task is None:
                 self._task = asyncio.create_task(self._flush_soon())
             return False
-        for row_id in ids:
-            if self.pending.get(row_id) is ids[row_id]:
+        for row_id, written in ids.items():
+            # Unless added again meanwhile (a retried row that went out once more).
+            if row_id in self.pending and self.pending[row_id] is written:
                 del self.pending[row_id]
         return True
 

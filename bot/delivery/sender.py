@@ -43,6 +43,7 @@ from bot.delivery.outcomes import (
     Refused,
     Unreachable,
 )
+from bot.delivery.waves import Waves
 from bot.painter import ChartPainter, PainterError
 from flows.definition import DEFAULT_LANGUAGE
 from flows.messages import Image, Outbound
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: A sender that has not said it is alive for this long is gone (heartbeats every 5 s).
 ALIVE_FOR = timedelta(seconds=20)
+#: The most rows one claim takes (see OutboxSender._claim_size).
+MAX_CLAIM = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,8 @@ class OutboxSender:
         self.jitter = jitter
         self.id = f"{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.marks = SentMarks(db)
+        self._waves = Waves(db, self.id, self.settings.concurrency, self.limiters,
+                            self.marks, self._send)
         self._poll_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[object]] = set()
         self._closed = False
@@ -178,16 +183,26 @@ class OutboxSender:
             while True:
                 await self.marks.flush()
                 await self._apply_pauses()
+                limit = self._claim_size()
                 async with self.db.transaction() as tx:
                     rows = await outbox.claim(tx, lease_until=self.lease(), claimed_by=self.id,
-                                              limit=self.settings.batch,
-                                              delivered=self.marks.pending)
-                full = len(rows) == self.settings.batch
+                                              limit=limit, delivered=self.marks.pending)
+                full = len(rows) == limit
                 await self._give_back([r for r in rows if r.channel not in self.channels])
                 rows = [r for r in rows if r.channel in self.channels]
-                total += sum(await asyncio.gather(*(chain(row) for row in rows)))
-                if not full or self._closed:
+                bulk = [r for r in rows if r.kind != OutboxKind.REPLY]
+                total += sum(await asyncio.gather(
+                    self._waves.deliver(bulk),
+                    *(chain(row) for row in rows if row.kind == OutboxKind.REPLY)))
+                # Bulk rows are not chained: their chats' next rows are claimed now.
+                if not (full or bulk) or self._closed:
                     return total
+
+    def _claim_size(self) -> int:
+        """Rows per claim: the batch, or about a second's worth at the fastest rate (a
+        claim scans the queue: at 1,000/s, 200 rows a claim would be five scans a second)."""
+        rate = max((limiter.rate for limiter in self.limiters.values()), default=0.0)
+        return max(self.settings.batch, min(MAX_CLAIM, int(rate)))
 
     async def _chain(self, row: OutboxRecord) -> int:
         """Deliver a claimed head, then the chat's next rows while they are due."""
@@ -278,17 +293,22 @@ class OutboxSender:
             await self._quiet.wait_for(lambda: self._in_flight == 0)
         await self.marks.flush()
 
-    async def _send(self, row: OutboxRecord) -> _Result:
+    async def _send(self, row: OutboxRecord,
+                    wave: dict[int, Sequence[str] | None] | None = None) -> _Result:
+        """Send one claimed row. ``wave``: the row is a bulk one, already marked
+        ``sending`` with its wave; what went out is put there (row id → platform ids) for
+        the wave's one UPDATE, instead of in :attr:`marks`."""
         self._in_flight += 1
         try:
-            return await self._send_row(row)
+            return await self._send_row(row, wave)
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 async with self._quiet:
                     self._quiet.notify_all()
 
-    async def _send_row(self, row: OutboxRecord) -> _Result:
+    async def _send_row(self, row: OutboxRecord,
+                        wave: dict[int, Sequence[str] | None] | None) -> _Result:
         channel = self.channels.get(row.channel)
         if channel is None:
             await self._give_back([row])
@@ -328,7 +348,7 @@ class OutboxSender:
         limiter = self.limiters[row.channel]
         priority = Priority.INTERACTIVE if row.kind == OutboxKind.REPLY else Priority.BULK
 
-        marked = False
+        marked = wave is not None
 
         async def pace() -> None:
             """Wait for the rate limits; before the first call, say it is under way."""
@@ -361,6 +381,8 @@ class OutboxSender:
         if row.shopkeeper_id is None:  # a last word to someone forgotten: now forget it
             async with self.db.transaction() as tx:
                 await outbox.delete(tx, message_id=row.id)
+        elif wave is not None:
+            wave[row.id] = None if made is None else _ids(row, made)
         else:
             self.marks.add(row.id, None if made is None else _ids(row, made))
         return _Result.SENT
@@ -412,6 +434,8 @@ class OutboxSender:
     async def _failed(self, row: OutboxRecord, exc: DeliveryError) -> _Result:
         """Record what went wrong; the row's next status follows from the kind of error."""
         reason = exc.reason
+        if isinstance(exc, RateLimited):  # at once: the transaction may wait for a connection
+            self.limiters[row.channel].pause(exc.retry_after, exc.chat)
         async with self.db.transaction() as tx:
             if isinstance(exc, RateLimited):
                 await self._rate_limited(tx, row, exc)
@@ -442,8 +466,7 @@ class OutboxSender:
         return _Result.STOPPED
 
     async def _rate_limited(self, tx: AsyncConnection, row: OutboxRecord, exc: RateLimited) -> None:
-        limiter = self.limiters[row.channel]
-        limiter.pause(exc.retry_after, exc.chat)
+        """Share the 429 (the limiter here was paused already) and retry after it."""
         until = utcnow() + timedelta(seconds=exc.retry_after)
         scope = row.channel if exc.chat is None else f"{row.channel}:{exc.chat}"
         await senders.pause(tx, scope=scope, until=until)
