@@ -20,7 +20,7 @@ from pathlib import Path
 from bot.app import build
 from bot.config import Settings
 from bot.delivery.limiter import RateLimiter
-from bot.delivery.outcomes import Pace
+from bot.delivery.outcomes import Media, Pace
 from flows.messages import Outbound, Reply
 from handlers.inbound import Inbound
 
@@ -31,7 +31,7 @@ class Nowhere:
     """A channel that delivers instantly (the sender's channel protocol)."""
 
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
-                   pace: Pace) -> None:
+                   pace: Pace, media: Media | None = None) -> None:
         await pace()
 
 

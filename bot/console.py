@@ -13,7 +13,7 @@ from typing import TextIO
 
 from bot.app import App
 from bot.delivery.limiter import RateLimiter
-from bot.delivery.outcomes import Pace
+from bot.delivery.outcomes import Media, Pace
 from flows.messages import BACK, Button, Outbound, Reply
 from flows.rich_text import parse as parse_rich_text
 from handlers.inbound import Inbound
@@ -65,7 +65,7 @@ class ConsoleChat:
         await self.app.dispatcher.handle(inbound)
 
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
-                   pace: Pace) -> None:
+                   pace: Pace, media: Media | None = None) -> None:
         """The outbox sender's call: show one message (the channel protocol)."""
         await pace()
         out = self.stdout

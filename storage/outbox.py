@@ -9,7 +9,7 @@ so one chat's messages arrive in the order they were recorded.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,19 @@ _OPEN_OF_CHAT = (
 _CLAIMABLE = (OutboxStatus.QUEUED, OutboxStatus.ERRORED)
 
 
+def _attachment(payload: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
+    """A document's bytes (``payload["document"]["data"]``) apart from the JSON payload:
+    they go in the row's attachment column (``image``), read back only to send it."""
+    document = payload.get("document")
+    if not isinstance(document, dict) or "data" not in document:
+        return payload, None
+    data = document["data"]
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"a document's data must be bytes, not {type(data).__name__}")
+    rest = {key: value for key, value in document.items() if key != "data"}
+    return {**payload, "document": rest}, bytes(data)
+
+
 async def record(tx: AsyncConnection, *, shopkeeper_id: int | None, channel: str, external_id: str,
                  payloads: Sequence[dict[str, Any]], kind: OutboxKind = OutboxKind.REPLY,
                  sending_until: datetime | None = None,
@@ -47,16 +60,31 @@ async def record(tx: AsyncConnection, *, shopkeeper_id: int | None, channel: str
     With ``sending_until`` the rows are recorded already claimed (status ``claimed`` with
     that lease, by sender ``claimed_by``): the caller delivers them right after the commit
     (a reply's fast path).
+
+    A payload may carry a document's bytes as ``payload["document"]["data"]``
+    (``Outbound.to_data()`` leaves them out; add them to send a file): they are stored in
+    the row's attachment column, not in the JSON, and the sender reads them back with
+    :func:`attachment` just before the call.
     """
     now = utcnow()
     status = OutboxStatus.QUEUED if sending_until is None else OutboxStatus.CLAIMED
-    rows = [{"shopkeeper_id": shopkeeper_id, "channel": channel, "external_id": external_id,
-             "payload": payload, "kind": kind, "status": status, "ordered": True,
-             "attempts": 0, "progress": 0, "next_attempt_at": now,
-             "lease_until": sending_until, "claimed_by": claimed_by, "created_at": now}
-            for payload in payloads]
+    rows = []
+    for given in payloads:
+        payload, data = _attachment(given)
+        rows.append({"shopkeeper_id": shopkeeper_id, "channel": channel,
+                     "external_id": external_id, "payload": payload, "image": data,
+                     "kind": kind, "status": status, "ordered": True, "attempts": 0,
+                     "progress": 0, "next_attempt_at": now, "lease_until": sending_until,
+                     "claimed_by": claimed_by, "created_at": now})
     result = await tx.execute(_RECORD, rows)
     return [int(row_id) for row_id in result.scalars()]
+
+
+async def attachment(tx: AsyncConnection, *, message_id: int) -> bytes | None:
+    """The bytes stored with a row (a document's), or None."""
+    data = (await tx.execute(sa.select(OUTBOX.c.image).where(OUTBOX.c.id == message_id))
+            ).scalar_one_or_none()
+    return bytes(data) if data is not None else None
 
 
 async def open_ids(tx: AsyncConnection, *, channel: str, external_id: str) -> list[int]:
@@ -109,43 +137,85 @@ async def mark_sending(tx: AsyncConnection, *, message_id: int) -> bool:
     return (await tx.execute(_SENDING, {"message_id": message_id})).first() is not None
 
 
-async def mark_sent(tx: AsyncConnection, *, ids: Collection[int]) -> None:
-    """Delivered. From ``claimed`` too (a notice shown as a pop-up makes no message call),
-    and over ``uncertain`` (a lease that ran out while the send succeeded)."""
-    if ids:
+_DELIVERABLE = (OutboxStatus.CLAIMED, OutboxStatus.SENDING, OutboxStatus.UNCERTAIN)
+# Written out, not bound: an expanding IN cannot run for many parameter sets.
+_SENT_WITH_IDS = (sa.update(OUTBOX)
+                  .where(OUTBOX.c.id == sa.bindparam("message_id"),
+                         OUTBOX.c.status.in_([sa.literal_column(f"'{status}'")
+                                              for status in _DELIVERABLE]))
+                  .values(status=OutboxStatus.SENT, sent_at=sa.bindparam("now"),
+                          lease_until=None, attempts=OUTBOX.c.attempts + 1, error=None,
+                          platform_ids=sa.bindparam("ids")))
+
+
+async def mark_sending_many(tx: AsyncConnection, *, ids: Collection[int],
+                            claimed_by: str) -> set[int]:
+    """A wave of bulk rows just before their platform calls: from now on a crash leaves
+    them ``uncertain``. Returns the ids still ``claimed_by``'s (a row whose broadcast was
+    cancelled meanwhile, or whose lease ran out and went to another sender, is not)."""
+    result = await tx.execute(
+        sa.update(OUTBOX)
+        .where(OUTBOX.c.id.in_(list(ids)), OUTBOX.c.status == OutboxStatus.CLAIMED,
+               OUTBOX.c.claimed_by == claimed_by)
+        .values(status=OutboxStatus.SENDING)
+        .returning(OUTBOX.c.id))
+    return {int(row_id) for row_id in result.scalars()}
+
+
+async def mark_sent(tx: AsyncConnection, *,
+                    ids: Mapping[int, Sequence[str] | None] | Collection[int]) -> None:
+    """Delivered, with the platform's message ids of each row (``ids``: row id → its
+    message ids, or None to keep what the row has; a plain collection of row ids: keep).
+    From ``claimed`` too (a notice shown as a pop-up makes no message call), and over
+    ``uncertain`` (a lease that ran out while the send succeeded). Two statements at most:
+    one for the rows without ids, one (run for many parameter sets) for those with."""
+    if not ids:
+        return
+    platform = ids if isinstance(ids, Mapping) else dict.fromkeys(ids)
+    now = utcnow()
+    bare = [row_id for row_id, found in platform.items() if found is None]
+    if bare:
         await tx.execute(
-            sa.update(OUTBOX)
-            .where(OUTBOX.c.id.in_(list(ids)),
-                   OUTBOX.c.status.in_((OutboxStatus.CLAIMED, OutboxStatus.SENDING,
-                                        OutboxStatus.UNCERTAIN)))
-            .values(status=OutboxStatus.SENT, sent_at=utcnow(), lease_until=None,
+            sa.update(OUTBOX).where(OUTBOX.c.id.in_(bare), OUTBOX.c.status.in_(_DELIVERABLE))
+            .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None,
                     attempts=OUTBOX.c.attempts + 1, error=None))
+    known = [{"message_id": row_id, "now": now, "ids": list(found)}
+             for row_id, found in platform.items() if found is not None]
+    if known:
+        await tx.execute(_SENT_WITH_IDS, known)
 
 
 async def mark_errored(tx: AsyncConnection, *, message_id: int, error: str,
                        retry_at: datetime, progress: int, ordered: bool = True,
-                       counted: bool = True) -> None:
+                       counted: bool = True, platform_ids: Sequence[str] | None = None) -> None:
     """Surely not delivered: try again at ``retry_at``. ``ordered=False`` lets the chat's
     later messages go first (a chart that could not be drawn follows when it can);
-    ``counted=False`` does not count the attempt (a 429 is not the message's fault)."""
+    ``counted=False`` does not count the attempt (a 429 is not the message's fault).
+    ``platform_ids``: the messages its calls made so far (kept for the retry)."""
     await _finish(tx, message_id, OutboxStatus.ERRORED, error, progress,
-                  next_attempt_at=retry_at, ordered=ordered, counted=counted)
+                  next_attempt_at=retry_at, ordered=ordered, counted=counted,
+                  platform_ids=platform_ids)
 
 
 async def mark_failed(tx: AsyncConnection, *, message_id: int, error: str,
-                      progress: int = 0) -> None:
+                      progress: int = 0, platform_ids: Sequence[str] | None = None) -> None:
     """Given up: the platform refused it, or every attempt failed."""
-    await _finish(tx, message_id, OutboxStatus.FAILED, error, progress)
+    await _finish(tx, message_id, OutboxStatus.FAILED, error, progress,
+                  platform_ids=platform_ids)
 
 
 async def mark_uncertain(tx: AsyncConnection, *, message_id: int, error: str,
-                         progress: int = 0) -> None:
+                         progress: int = 0, platform_ids: Sequence[str] | None = None) -> None:
     """The request went out and no answer came back: it may have arrived."""
-    await _finish(tx, message_id, OutboxStatus.UNCERTAIN, error, progress)
+    await _finish(tx, message_id, OutboxStatus.UNCERTAIN, error, progress,
+                  platform_ids=platform_ids)
 
 
 async def _finish(tx: AsyncConnection, message_id: int, status: OutboxStatus, error: str,
-                  progress: int, *, counted: bool = True, **values: Any) -> None:
+                  progress: int, *, counted: bool = True,
+                  platform_ids: Sequence[str] | None = None, **values: Any) -> None:
+    if platform_ids:  # else what the row has stays
+        values["platform_ids"] = list(platform_ids)
     await tx.execute(
         sa.update(OUTBOX).where(OUTBOX.c.id == message_id)
         .values(status=status, error=error[:500], progress=progress, lease_until=None,
@@ -219,14 +289,19 @@ async def release(tx: AsyncConnection, *, ids: Collection[int]) -> None:
 async def record_many(tx: AsyncConnection, rows: Sequence[dict[str, Any]], *,
                       kind: OutboxKind = OutboxKind.BULK) -> None:
     """Record messages to many people at once (``shopkeeper_id``, ``channel``,
-    ``external_id``, ``payload`` each), queued for the sender: one round trip."""
+    ``external_id``, ``payload`` each), queued for the sender: one round trip. A document's
+    bytes in a payload are kept apart, as in :func:`record`."""
     if not rows:
         return
     now = utcnow()
-    await tx.execute(OUTBOX.insert(), [
-        {**row, "kind": kind, "status": OutboxStatus.QUEUED, "ordered": True, "attempts": 0,
-         "progress": 0, "next_attempt_at": now, "lease_until": None, "claimed_by": None,
-         "created_at": now} for row in rows])
+    values = []
+    for row in rows:
+        payload, data = _attachment(row["payload"])
+        values.append({**row, "payload": payload, "image": data, "kind": kind,
+                       "status": OutboxStatus.QUEUED, "ordered": True, "attempts": 0,
+                       "progress": 0, "next_attempt_at": now, "lease_until": None,
+                       "claimed_by": None, "created_at": now})
+    await tx.execute(OUTBOX.insert(), values)
 
 
 async def drop_unsent(tx: AsyncConnection, *, shopkeeper_id: int, reason: str,

@@ -83,6 +83,8 @@ class OutboxRecord:
     attempts: int
     progress: int
     created_at: datetime
+    #: The platform's message ids of calls of this row that went out on an earlier attempt.
+    platform_ids: list[str] | None = None
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from bot.app import App
 from bot.delivery.limiter import RateLimiter
-from bot.delivery.outcomes import DeliveryError, Pace
+from bot.delivery.outcomes import DeliveryError, Media, Pace
 from bot.inbox import Interpreted
 from flows.messages import Outbound, Reply
 from flows.timing import BRUSSELS
@@ -32,7 +32,7 @@ class Recorder:
     attempts: int = 0
 
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
-                   pace: Pace) -> None:
+                   pace: Pace, media: Media | None = None) -> None:
         await pace()
         self.attempts += 1
         if self.faults:

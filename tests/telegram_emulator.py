@@ -4,9 +4,10 @@ The real python-telegram-bot client talks to it over HTTP through ``base_url``; 
 answers the way the Bot API does, including its refusals (text too long, HTML it cannot parse,
 unknown chats, blocked users), so that tests catch what production would reject. It keeps
 what the bot uses and what the coming issues will: plain text and HTML (strictly checked),
-inline keyboards, photos and documents, chat actions, commands per scope, polling and
-webhooks. Anything else is refused, so that a first use shows up in a test. Error wording
-follows the Bot API (and, for HTML, tdlib's ``MessageEntity.cpp``).
+inline keyboards, photos and documents (sent again by file_id), deleting messages (within
+48 hours of the emulator's clock, which ``advance_clock`` moves on), chat actions, commands
+per scope, polling and webhooks. Anything else is refused, so that a first use shows up in
+a test. Error wording follows the Bot API (and, for HTML, tdlib's ``MessageEntity.cpp``).
 
 Faults, for tests of the delivery path (each refusal is marked ``injected`` in ``errors``):
 ``fail_next`` (the next calls fail), ``fail_fraction`` (a seeded share of calls fails),
@@ -30,7 +31,8 @@ driven over HTTP: ``POST /_emulator/<action>`` with a JSON body naming the argum
 method of the same name (``user_sends_text``, ``user_presses``, ``user_blocks_bot``,
 ``user_unblocks_bot``, ``enqueue_raw_update``, ``register_chat``, ``set_webhook_target``,
 ``set_webhook_targets``, ``deliver_pending_webhooks``, ``fail_next``, ``fail_fraction``,
-``drop_next``, ``flood``, ``duplicates``, ``webhook_counts``, ``wait_for_chat``,
+``drop_next``, ``flood``, ``duplicates``, ``webhook_counts``, ``advance_clock``,
+``wait_for_chat``,
 ``wait_for_sent`` (answers the count)),
 ``GET /_emulator/state`` and ``GET /_emulator/messages_to?chat_id=N`` (bytes are given as
 ``{"bytes": length}``).

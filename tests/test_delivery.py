@@ -248,7 +248,7 @@ async def test_a_refusal_leaves_no_row_that_mentions_the_person(app: App) -> Non
 
 async def test_sent_marks_survive_a_database_error(app: App) -> None:
     marks = app.sender.marks
-    marks.pending.add(123456)
+    marks.pending[123456] = None
     real = app.db.transaction
 
     def broken() -> object:

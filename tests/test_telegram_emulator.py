@@ -285,6 +285,12 @@ async def test_send_photo_uploads_png_bytes(emu: BotAPIEmulator, bot: Bot) -> No
         await bot.send_photo(16, photo=b"GIF89a not a png or jpeg")
     with pytest.raises(BadRequest, match="Message caption is too long"):
         await bot.send_photo(16, photo=image, caption="x" * 1025)
+    # Counted after entity parsing: tags are free, a file_id the emulator never issued is not.
+    tagged = await bot.send_photo(16, photo=message.photo[-1].file_id, parse_mode="HTML",
+                                  caption="<b>" + "x" * 1000 + "</b><i>" + "y" * 24 + "</i>")
+    assert tagged.caption is not None and len(tagged.caption) == 1024
+    with pytest.raises(BadRequest, match=r"(?i)wrong file identifier"):
+        await bot.send_photo(16, photo="AgACAgQAAxkBAAIBnever-issued")
 
 
 async def test_send_document_keeps_the_bytes_and_name(emu: BotAPIEmulator, bot: Bot) -> None:
@@ -293,6 +299,38 @@ async def test_send_document_keeps_the_bytes_and_name(emu: BotAPIEmulator, bot: 
     assert message.document is not None and message.document.file_name == "score.csv"
     assert emu.sent[-1]["document"] == b"a;b\n1;2\n"
     assert emu.sent[-1]["filename"] == "score.csv"
+    # The caption counts after entity parsing: 1024 visible characters pass with their tags.
+    fits = await bot.send_document(17, document=b"x", filename="x.txt",
+                                   caption="<b>" + "é" * 1024 + "</b>", parse_mode="HTML")
+    assert fits.caption == "é" * 1024
+    with pytest.raises(BadRequest, match="Message caption is too long"):
+        await bot.send_document(17, document=b"x", filename="x.txt", caption="🙂" * 513)
+    with pytest.raises(NetworkError, match="Request Entity Too Large"):  # 50 MB uploads
+        await bot.send_document(17, document=b"x" * (50 * 1024 * 1024 + 1), filename="big")
+    assert [e["status"] for e in emu.errors] == [400, 413]
+
+
+async def test_a_bot_deletes_its_own_messages_within_48_hours(emu: BotAPIEmulator,
+                                                               bot: Bot) -> None:
+    emu.register_chat(18)
+    sent = [(await bot.send_message(18, f"bericht {i}")).message_id for i in range(4)]
+    assert await bot.delete_message(18, sent[0]) is True
+    with pytest.raises(BadRequest, match="Message to delete not found"):
+        await bot.delete_message(18, sent[0])
+    assert await bot.delete_messages(18, [sent[0], sent[1]]) is True  # a gone id is skipped
+    with pytest.raises(BadRequest, match="Message to delete not found"):
+        await bot.delete_messages(18, [sent[0], sent[1]])
+    with pytest.raises(BadRequest, match="Too many messages to delete"):
+        await bot.delete_messages(18, list(range(1, 102)))
+    emu.advance_clock(48 * 3600 - 5)
+    assert await bot.delete_messages(18, [sent[2]]) is True  # just within the 48 hours
+    emu.advance_clock(10)
+    with pytest.raises(BadRequest, match="Message can't be deleted"):
+        await bot.delete_message(18, sent[3])
+    young = await bot.send_message(18, "nieuw")  # dated on the emulator's clock
+    assert await bot.delete_message(18, young.message_id) is True
+    assert emu.messages_to(18) == [emu.sent[3]]
+    assert emu.deleted == [(18, sent[0]), (18, sent[1]), (18, sent[2]), (18, young.message_id)]
 
 
 async def test_set_my_commands_validates_and_stores_per_scope_and_language(

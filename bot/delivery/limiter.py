@@ -128,6 +128,11 @@ class RateLimiter:
         self._next_sweep = self._stamp + self._idle_after
 
     @property
+    def rate(self) -> float:
+        """Messages per second this process may send now (its share of the overall rate)."""
+        return self._fill
+
+    @property
     def chat_count(self) -> int:
         """How many chats the limiter holds state for (for tests and metrics)."""
         return len(self._chats)

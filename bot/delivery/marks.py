@@ -1,8 +1,9 @@
 """Mark delivered rows as sent in batches, off the reply's path, and never lose a mark.
 
-One UPDATE for everything delivered in the last few milliseconds instead of a transaction
-per message. Ids stay in :attr:`SentMarks.pending` until their UPDATE has committed: a
-database error keeps them for the next flush. If the process dies first, their rows are
+One statement (with the platform's message ids of each row) for everything delivered in the
+last few milliseconds instead of a transaction per message. Ids stay in
+:attr:`SentMarks.pending` until their UPDATE has committed: a database error keeps them for
+the next flush. If the process dies first, their rows are
 still ``sending`` and become ``uncertain`` when the lease runs out (never "sent" twice).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from storage import outbox
 from storage.database import Database
@@ -21,16 +23,19 @@ DELAY = 0.05
 
 
 class SentMarks:
-    """Collects delivered outbox ids; :meth:`flush` writes them (also on :meth:`close`)."""
+    """Collects delivered outbox ids, each with the platform's ids of the messages it made;
+    :meth:`flush` writes them (also on :meth:`close`). :attr:`pending` is keyed by row id."""
 
     def __init__(self, db: Database, delay: float = DELAY) -> None:
         self.db = db
         self.delay = delay
-        self.pending: set[int] = set()
+        self.pending: dict[int, Sequence[str] | None] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, message_id: int) -> None:
-        self.pending.add(message_id)
+    def add(self, message_id: int, platform_ids: Sequence[str] | None = None) -> None:
+        """``message_id`` was delivered as the platform's messages ``platform_ids`` (None:
+        keep what the row has)."""
+        self.pending[message_id] = platform_ids
         if self._task is None:
             self._task = asyncio.create_task(self._flush_soon())
 
@@ -41,7 +46,7 @@ class SentMarks:
 
     async def flush(self) -> bool:
         """Write what is pending; False (and the ids kept) when the database failed."""
-        ids = set(self.pending)
+        ids = dict(self.pending)
         if not ids:
             return True
         try:
@@ -53,7 +58,10 @@ class SentMarks:
             if self._task is None:
                 self._task = asyncio.create_task(self._flush_soon())
             return False
-        self.pending -= ids
+        for row_id, written in ids.items():
+            # Unless added again meanwhile (a retried row that went out once more).
+            if row_id in self.pending and self.pending[row_id] is written:
+                del self.pending[row_id]
         return True
 
     async def close(self) -> None:

@@ -2,12 +2,14 @@
 
 A channel's ``send`` raises one of these; the sender turns it into the row's next status.
 ``progress`` is how many platform calls of the message had already gone through (a long
-text is several), so a retry starts after them.
+text is several), so a retry starts after them; ``platform_ids`` are the platform's message
+ids of the calls of this attempt that did go through, kept with the row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from flows.messages import Outbound
@@ -19,10 +21,12 @@ Pace = Callable[[], Awaitable[None]]
 class DeliveryError(Exception):
     """A message did not (surely) arrive."""
 
-    def __init__(self, reason: str, *, progress: int = 0) -> None:
+    def __init__(self, reason: str, *, progress: int = 0,
+                 platform_ids: Sequence[str] = ()) -> None:
         super().__init__(reason)
         self.reason = reason
         self.progress = progress
+        self.platform_ids = tuple(platform_ids)
 
 
 class NotDelivered(DeliveryError):
@@ -33,8 +37,8 @@ class RateLimited(NotDelivered):
     """A 429: nothing more to ``chat`` (or, when None, to anyone) for ``retry_after`` s."""
 
     def __init__(self, reason: str, *, retry_after: float, chat: str | None = None,
-                 progress: int = 0) -> None:
-        super().__init__(reason, progress=progress)
+                 progress: int = 0, platform_ids: Sequence[str] = ()) -> None:
+        super().__init__(reason, progress=progress, platform_ids=platform_ids)
         self.retry_after = retry_after
         self.chat = chat
 
@@ -51,11 +55,27 @@ class MaybeDelivered(DeliveryError):
     """The request went out and no answer came (a timeout, a reset): it may have arrived."""
 
 
+@dataclass(slots=True)
+class Media:
+    """A stored picture (:mod:`storage.media`) as one channel sends it: by ``platform_id``
+    when the platform knows it, else by uploading ``data``; a channel that uploads sets
+    ``platform_id`` from the platform's answer, so the next recipients reuse it."""
+
+    id: int
+    name: str
+    content_type: str
+    data: bytes | None
+    platform_id: str | None = None
+
+
 class Channel(Protocol):
     """What the sender needs of a channel: deliver one message to one address."""
 
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
-                   pace: Pace) -> None:
+                   pace: Pace, media: Media | None = None) -> Sequence[str] | None:
         """Make the platform calls for ``message`` after the first ``done``; call ``pace``
         before each. ``lang`` is the person's language, for anything the channel itself
-        says. Raises a :class:`DeliveryError` when it did not (surely) arrive."""
+        says; ``media`` the picture of ``message.photo``, resolved by the sender. Returns
+        the platform's ids of the messages the calls made (None: a channel without message
+        ids). Raises a :class:`DeliveryError` when it did not (surely) arrive, with the ids
+        of the calls that did."""

@@ -23,7 +23,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -36,16 +36,19 @@ from bot.delivery.outcomes import (
     Channel,
     DeliveryError,
     MaybeDelivered,
+    Media,
     NotDelivered,
+    Pace,
     RateLimited,
     Refused,
     Unreachable,
 )
+from bot.delivery.waves import Waves
 from bot.painter import ChartPainter, PainterError
 from flows.definition import DEFAULT_LANGUAGE
 from flows.messages import Image, Outbound
 from flows.texts import Texts
-from storage import outbox, senders, shopkeepers
+from storage import media, outbox, senders, shopkeepers
 from storage.database import Database
 from storage.records import OutboxRecord
 from storage.tables import OutboxKind, utcnow
@@ -54,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: A sender that has not said it is alive for this long is gone (heartbeats every 5 s).
 ALIVE_FOR = timedelta(seconds=20)
+#: The most rows one claim takes (see OutboxSender._claim_size).
+MAX_CLAIM = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +113,15 @@ class OutboxSender:
         self.jitter = jitter
         self.id = f"{socket.gethostname()[:20]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.marks = SentMarks(db)
+        self._waves = Waves(db, self.id, self.settings.concurrency, self.limiters,
+                            self.marks, self._send)
         self._poll_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[object]] = set()
         self._closed = False
         self._in_flight = 0
         self._quiet = asyncio.Condition()
+        self._pictures: dict[tuple[str, int], Media] = {}
+        self._uploads: dict[tuple[str, int], asyncio.Lock] = {}
 
     # -- what the dispatcher uses -------------------------------------------------------
 
@@ -174,16 +183,26 @@ class OutboxSender:
             while True:
                 await self.marks.flush()
                 await self._apply_pauses()
+                limit = self._claim_size()
                 async with self.db.transaction() as tx:
                     rows = await outbox.claim(tx, lease_until=self.lease(), claimed_by=self.id,
-                                              limit=self.settings.batch,
-                                              delivered=self.marks.pending)
-                full = len(rows) == self.settings.batch
+                                              limit=limit, delivered=self.marks.pending)
+                full = len(rows) == limit
                 await self._give_back([r for r in rows if r.channel not in self.channels])
                 rows = [r for r in rows if r.channel in self.channels]
-                total += sum(await asyncio.gather(*(chain(row) for row in rows)))
-                if not full or self._closed:
+                bulk = [r for r in rows if r.kind != OutboxKind.REPLY]
+                total += sum(await asyncio.gather(
+                    self._waves.deliver(bulk),
+                    *(chain(row) for row in rows if row.kind == OutboxKind.REPLY)))
+                # Bulk rows are not chained: their chats' next rows are claimed now.
+                if not (full or bulk) or self._closed:
                     return total
+
+    def _claim_size(self) -> int:
+        """Rows per claim: the batch, or about a second's worth at the fastest rate (a
+        claim scans the queue: at 1,000/s, 200 rows a claim would be five scans a second)."""
+        rate = max((limiter.rate for limiter in self.limiters.values()), default=0.0)
+        return max(self.settings.batch, min(MAX_CLAIM, int(rate)))
 
     async def _chain(self, row: OutboxRecord) -> int:
         """Deliver a claimed head, then the chat's next rows while they are due."""
@@ -274,17 +293,22 @@ class OutboxSender:
             await self._quiet.wait_for(lambda: self._in_flight == 0)
         await self.marks.flush()
 
-    async def _send(self, row: OutboxRecord) -> _Result:
+    async def _send(self, row: OutboxRecord,
+                    wave: dict[int, Sequence[str] | None] | None = None) -> _Result:
+        """Send one claimed row. ``wave``: the row is a bulk one, already marked
+        ``sending`` with its wave; what went out is put there (row id → platform ids) for
+        the wave's one UPDATE, instead of in :attr:`marks`."""
         self._in_flight += 1
         try:
-            return await self._send_row(row)
+            return await self._send_row(row, wave)
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 async with self._quiet:
                     self._quiet.notify_all()
 
-    async def _send_row(self, row: OutboxRecord) -> _Result:
+    async def _send_row(self, row: OutboxRecord,
+                        wave: dict[int, Sequence[str] | None] | None) -> _Result:
         channel = self.channels.get(row.channel)
         if channel is None:
             await self._give_back([row])
@@ -304,10 +328,27 @@ class OutboxSender:
                 return await self._chart_later(row, exc)
             message = replace(message, image=Image(message.chart.name, png,
                                                    message.chart.caption))
+        if message.document is not None and not message.document.data:
+            async with self.db.transaction() as tx:
+                data = await outbox.attachment(tx, message_id=row.id)
+            if data is None:  # recorded without its bytes: nothing to send, ever
+                async with self.db.transaction() as tx:
+                    await self._give_up(tx, row, "the document's bytes are missing",
+                                        row.progress)
+                return _Result.DEFERRED
+            message = replace(message, document=replace(message.document, data=data))
+        media: Media | None = None
+        if message.photo is not None:
+            media = await self._media(row.channel, message.photo)
+            if media is None:
+                async with self.db.transaction() as tx:
+                    await self._give_up(tx, row, f"picture {message.photo} is gone",
+                                        row.progress)
+                return _Result.DEFERRED
         limiter = self.limiters[row.channel]
         priority = Priority.INTERACTIVE if row.kind == OutboxKind.REPLY else Priority.BULK
 
-        marked = False
+        marked = wave is not None
 
         async def pace() -> None:
             """Wait for the rate limits; before the first call, say it is under way."""
@@ -320,8 +361,13 @@ class OutboxSender:
                 marked = True
 
         try:
-            await channel.send(row.external_id, message, lang=lang, done=row.progress,
-                               pace=pace)
+            if media is not None and media.platform_id is None:
+                # The first recipient uploads; the others wait and reuse its file id.
+                async with self._uploads.setdefault((row.channel, media.id), asyncio.Lock()):
+                    made = await self._send_media(channel, row, message, lang, pace, media)
+            else:
+                made = await channel.send(row.external_id, message, lang=lang,
+                                          done=row.progress, pace=pace, media=media)
         except _LeaseLostError:
             log.info("outbox row %s is no longer ours (its lease ran out, or its broadcast "
                      "was cancelled): not sent", row.id)
@@ -335,9 +381,43 @@ class OutboxSender:
         if row.shopkeeper_id is None:  # a last word to someone forgotten: now forget it
             async with self.db.transaction() as tx:
                 await outbox.delete(tx, message_id=row.id)
+        elif wave is not None:
+            wave[row.id] = None if made is None else _ids(row, made)
         else:
-            self.marks.add(row.id)
+            self.marks.add(row.id, None if made is None else _ids(row, made))
         return _Result.SENT
+
+    async def _media(self, channel: str, media_id: int) -> Media | None:
+        """A stored picture as ``channel`` sends it, cached (pictures never change)."""
+        found = self._pictures.get((channel, media_id))
+        if found is None:
+            async with self.db.transaction() as tx:
+                record = await media.get(tx, media_id=media_id)
+            if record is None:
+                return None
+            found = self._pictures.setdefault((channel, media_id), Media(
+                record.id, record.name, record.content_type, record.data,
+                record.platform_ids.get(channel)))
+        return found
+
+    async def _send_media(self, channel: Channel, row: OutboxRecord, message: Outbound,
+                          lang: str, pace: Pace, picture: Media) -> Sequence[str] | None:
+        """Send with a picture the platform may not know yet; keep its id once it does
+        (also when a later call of the message failed)."""
+        known = picture.platform_id
+        try:
+            return await channel.send(row.external_id, message, lang=lang,
+                                      done=row.progress, pace=pace, media=picture)
+        finally:
+            if picture.platform_id is not None and picture.platform_id != known:
+                try:
+                    async with self.db.transaction() as tx:
+                        await media.remember_upload(tx, media_id=picture.id,
+                                                    channel=row.channel,
+                                                    platform_id=picture.platform_id)
+                except Exception:  # only a saving: the next process uploads once more
+                    log.exception("could not keep the platform id of picture %s",
+                                  picture.id)
 
     async def _chart_later(self, row: OutboxRecord, exc: PainterError) -> _Result:
         attempts = row.attempts + 1
@@ -354,6 +434,8 @@ class OutboxSender:
     async def _failed(self, row: OutboxRecord, exc: DeliveryError) -> _Result:
         """Record what went wrong; the row's next status follows from the kind of error."""
         reason = exc.reason
+        if isinstance(exc, RateLimited):  # at once: the transaction may wait for a connection
+            self.limiters[row.channel].pause(exc.retry_after, exc.chat)
         async with self.db.transaction() as tx:
             if isinstance(exc, RateLimited):
                 await self._rate_limited(tx, row, exc)
@@ -361,16 +443,17 @@ class OutboxSender:
                 attempts = row.attempts + 1
                 if attempts >= self.settings.max_attempts:
                     await self._give_up(tx, row, f"{reason} (after {attempts} attempts)",
-                                        exc.progress)
+                                        exc.progress, _ids(row, exc.platform_ids))
                 else:
                     await outbox.mark_errored(tx, message_id=row.id, error=reason,
                                               progress=exc.progress,
-                                              retry_at=utcnow() + self._backoff(attempts))
+                                              retry_at=utcnow() + self._backoff(attempts),
+                                              platform_ids=_ids(row, exc.platform_ids))
             elif isinstance(exc, Refused):
                 log.error("%s refused outbox row %s: %s", row.channel, row.id, reason)
-                await self._give_up(tx, row, reason, exc.progress)
+                await self._give_up(tx, row, reason, exc.progress, _ids(row, exc.platform_ids))
             elif isinstance(exc, Unreachable):
-                await self._give_up(tx, row, reason, exc.progress)
+                await self._give_up(tx, row, reason, exc.progress, _ids(row, exc.platform_ids))
                 person = await shopkeepers.reachable(tx, channel=row.channel,
                                                      external_id=row.external_id,
                                                      reachable=False)
@@ -383,14 +466,14 @@ class OutboxSender:
         return _Result.STOPPED
 
     async def _rate_limited(self, tx: AsyncConnection, row: OutboxRecord, exc: RateLimited) -> None:
-        limiter = self.limiters[row.channel]
-        limiter.pause(exc.retry_after, exc.chat)
+        """Share the 429 (the limiter here was paused already) and retry after it."""
         until = utcnow() + timedelta(seconds=exc.retry_after)
         scope = row.channel if exc.chat is None else f"{row.channel}:{exc.chat}"
         await senders.pause(tx, scope=scope, until=until)
         # Not the message's fault: the attempt is not counted against it.
         await outbox.mark_errored(tx, message_id=row.id, error=exc.reason,
-                                  progress=exc.progress, retry_at=until, counted=False)
+                                  progress=exc.progress, retry_at=until, counted=False,
+                                  platform_ids=_ids(row, exc.platform_ids))
 
     async def _uncertain(self, tx: AsyncConnection, row: OutboxRecord, exc: MaybeDelivered) -> None:
         if row.shopkeeper_id is None:
@@ -401,17 +484,24 @@ class OutboxSender:
                                         error=exc.reason, progress=exc.progress)
         else:
             await outbox.mark_uncertain(tx, message_id=row.id, error=exc.reason,
-                                        progress=exc.progress)
+                                        progress=exc.progress,
+                                        platform_ids=_ids(row, exc.platform_ids))
 
     async def _give_up(self, tx: AsyncConnection, row: OutboxRecord, reason: str,
-                       progress: int) -> None:
+                       progress: int, platform_ids: Sequence[str] = ()) -> None:
         if row.shopkeeper_id is None:
             await outbox.delete(tx, message_id=row.id)
         else:
-            await outbox.mark_failed(tx, message_id=row.id, error=reason, progress=progress)
+            await outbox.mark_failed(tx, message_id=row.id, error=reason, progress=progress,
+                                     platform_ids=platform_ids)
 
     def _backoff(self, attempts: int) -> timedelta:
         """Exponential, capped, with full jitter in [½, 1½) so retries don't line up."""
         base = min(self.settings.backoff_max,
                    self.settings.backoff_base * 2 ** (attempts - 1))
         return timedelta(seconds=base * (0.5 + self.jitter()))
+
+
+def _ids(row: OutboxRecord, made: Sequence[str]) -> list[str]:
+    """The platform's message ids of a row: those of earlier attempts, then these."""
+    return [*(row.platform_ids or ()), *made]

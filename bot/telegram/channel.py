@@ -15,6 +15,7 @@ from telegram import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
+    InputFile,
 )
 from telegram.error import (
     BadRequest,
@@ -28,7 +29,9 @@ from telegram.error import (
 from telegram.warnings import PTBUserWarning
 
 from bot.delivery.outcomes import (
+    DeliveryError,
     MaybeDelivered,
+    Media,
     NotDelivered,
     Pace,
     RateLimited,
@@ -38,7 +41,7 @@ from bot.delivery.outcomes import (
 from bot.telegram import render
 from bot.telegram.request import ResponseLost
 from flows.definition import LANGUAGES
-from flows.messages import Outbound
+from flows.messages import Document, Outbound
 from flows.texts import Texts
 from handlers.admin import AdminDesk
 from handlers.coach import CoachDesk
@@ -76,30 +79,78 @@ class TelegramChannel:
         self.texts = texts
 
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
-                   pace: Pace) -> None:
+                   pace: Pace, media: Media | None = None) -> list[str]:
         chat_id = int(to)
         if message.notice and message.press and done == 0:
             await pace()  # the pop-up is a call too: after a crash it must not come twice
             try:
                 if await self.answer_press(message.press, message.text):
-                    return  # shown as the press's pop-up
+                    return []  # shown as the press's pop-up
             except TelegramError as exc:
-                raise _outcome(exc, 0) from exc
-        calls = render.sends(message)
+                raise _outcome(exc, 0, []) from exc
+        if message.delete:
+            return await self._delete(chat_id, message.delete, done, pace)
+        calls = render.sends(message, media)
+        ids: list[str] = []
         for index, call in enumerate(calls):
             if index < done:
                 continue  # went out before a retry
             await pace()
             try:
-                if call.photo is not None:
-                    await self.bot.send_photo(chat_id, call.photo, caption=call.text,
-                                              filename=call.filename)
-                else:
-                    await self.call("sendMessage", chat_id=chat_id, text=call.text,
-                                     reply_markup=call.markup,
-                                     parse_mode="HTML" if call.html else None)
+                ids.append(await self._one(chat_id, call))
             except TelegramError as exc:
-                raise _outcome(exc, index) from exc
+                raise _outcome(exc, index, ids) from exc
+        return ids
+
+    async def _one(self, chat_id: int, call: render.Send) -> str:
+        """Make one call; the platform's id of the message it made."""
+        if call.photo is not None:
+            sent = await self.bot.send_photo(chat_id, call.photo, caption=call.text,
+                                             filename=call.filename)
+            return str(sent.message_id)
+        if call.media is not None:
+            return await self._picture(chat_id, call, call.media)
+        if call.document is not None:
+            sent = await self.bot.send_document(
+                chat_id, _file(call.document), caption=call.text or None,
+                reply_markup=call.markup, parse_mode="HTML" if call.html else None)
+            return str(sent.message_id)
+        result = await self.call("sendMessage", chat_id=chat_id, text=call.text,
+                                 reply_markup=call.markup,
+                                 parse_mode="HTML" if call.html else None)
+        return str(result["message_id"])
+
+    async def _delete(self, chat_id: int, ids: tuple[str, ...], done: int,
+                      pace: Pace) -> list[str]:
+        """Delete earlier messages in this chat, up to 100 per call (deleteMessages, Bot
+        API 7.0). A refusal (too old, already gone) is final: the row fails with it."""
+        batches = [ids[i:i + render.MAX_DELETE] for i in range(0, len(ids), render.MAX_DELETE)]
+        for index, batch in enumerate(batches):
+            if index < done:
+                continue
+            await pace()
+            try:
+                await self.bot.delete_messages(chat_id, [int(i) for i in batch])
+            except TelegramError as exc:
+                raise _outcome(exc, index, []) from exc
+        return []
+
+    async def _picture(self, chat_id: int, call: render.Send, media: Media) -> str:
+        """A stored picture: by the platform's id when known, else uploaded, and the
+        largest size's file_id kept on ``media`` for the next recipients."""
+        photo: str | InputFile
+        if media.platform_id is not None:
+            photo = media.platform_id
+        elif media.data is not None:
+            photo = InputFile(media.data, filename=media.name)
+        else:
+            raise BadRequest(f"picture {media.id} has neither bytes nor a Telegram file_id")
+        sent = await self.bot.send_photo(chat_id, photo, caption=call.text or None,
+                                         parse_mode="HTML" if call.html else None,
+                                         reply_markup=call.markup)
+        if media.platform_id is None and sent.photo:
+            media.platform_id = sent.photo[-1].file_id  # the largest size
+        return str(sent.message_id)
 
     async def answer_press(self, press: str, text: str) -> bool:
         """Show ``text`` as the pop-up of a button press; False when the press is too old
@@ -112,10 +163,11 @@ class TelegramChannel:
             return False
         return True
 
-    async def call(self, endpoint: str, **params: Any) -> None:
-        """A Bot API call whose result is not needed (see :data:`UNPARSED`)."""
+    async def call(self, endpoint: str, **params: Any) -> Any:
+        """A Bot API call whose result is read as plain JSON, if at all (see
+        :data:`UNPARSED`)."""
         assert endpoint in UNPARSED
-        await self.bot.do_api_request(
+        return await self.bot.do_api_request(
             endpoint, api_kwargs={k: v for k, v in params.items() if v is not None})
 
     # -- command menus ------------------------------------------------------------------
@@ -154,8 +206,25 @@ class TelegramChannel:
         return [BotCommand(name, self.texts.get(lang, f"cmd_{name}")) for name in names]
 
 
-def _outcome(exc: TelegramError, index: int) -> Exception:
-    """The outbox's outcome for a Bot API error, after ``index`` calls went through."""
+def _file(document: Document) -> InputFile:
+    """The upload, with the content type the document says (PTB guesses from the name)."""
+    if len(document.data) > render.MAX_UPLOAD:
+        raise BadRequest(f"the document is over {render.MAX_UPLOAD // 2**20} MB")
+    upload = InputFile(document.data, filename=document.name)
+    if document.content_type:
+        upload.mimetype = document.content_type
+    return upload
+
+
+def _outcome(exc: TelegramError, index: int, ids: list[str]) -> Exception:
+    """The outbox's outcome for a Bot API error, after ``index`` calls went through (those
+    of this attempt made the messages ``ids``)."""
+    outcome = _kind(exc, index)
+    outcome.platform_ids = tuple(ids)
+    return outcome
+
+
+def _kind(exc: TelegramError, index: int) -> DeliveryError:
     match exc:
         case RetryAfter():
             delay = exc.retry_after
@@ -165,6 +234,8 @@ def _outcome(exc: TelegramError, index: int) -> Exception:
         case Forbidden():
             return Unreachable(exc.message, progress=index)
         case BadRequest() | ChatMigrated():
+            return Refused(exc.message, progress=index)
+        case NetworkError() if "too large" in exc.message.lower():  # a 413: never fits
             return Refused(exc.message, progress=index)
         case TimedOut() | ResponseLost():
             return MaybeDelivered(exc.message, progress=index)

@@ -10,12 +10,16 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from flows.messages import Button, Outbound
+from bot.delivery.outcomes import Media
+from flows.messages import Button, Document, Outbound
+from flows.rich_text import RichTextError, parse
 
 #: Bot API limits (https://core.telegram.org/bots/api): counted in UTF-16 code units.
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64  # bytes
+MAX_UPLOAD = 50 * 1024 * 1024  # bytes of a file sent by upload (sendDocument)
+MAX_DELETE = 100  # message ids per deleteMessages call
 CALLBACK_SEPARATOR = "|"
 
 
@@ -83,26 +87,81 @@ def keyboard(message: Outbound) -> InlineKeyboardMarkup | None:
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """One Bot API call: a text (with an optional keyboard) or a photo with a caption."""
+    """One Bot API call: a text (with an optional keyboard), a photo or a document with a
+    caption (``text``, may be empty)."""
 
     text: str
     markup: InlineKeyboardMarkup | None = None
     photo: bytes | None = None
     filename: str = ""
     html: bool = False
+    document: Document | None = None
+    media: Media | None = None
 
 
-def sends(message: Outbound) -> list[Send]:
-    """The calls for one message; a long text becomes several, the keyboard on the last."""
+def visible_length(text: str, html: bool) -> int:
+    """What Telegram counts against its limits: the text after entity parsing."""
+    if not html:
+        return utf16_length(text)
+    try:
+        return parse(text, limit=1 << 30).length()
+    except RichTextError:  # validated before it was queued; count the markup, to be safe
+        return utf16_length(text)
+
+
+def fits_caption(text: str, html: bool) -> bool:
+    """Whether ``text`` can be a caption (1024 UTF-16 units once its HTML is parsed)."""
+    return visible_length(text, html) <= MAX_CAPTION
+
+
+def sends(message: Outbound, media: Media | None = None) -> list[Send]:
+    """The calls for one message; a long text becomes several, the keyboard on the last.
+    ``media``: the stored picture of ``message.photo``."""
     if message.image is not None:
         caption = truncate(message.image.caption or message.text, MAX_CAPTION)
         return [Send(caption, photo=message.image.data, filename=message.image.name)]
+    if message.document is not None:
+        return _document(message, message.document)
+    if media is not None:
+        return _photo(message, media)
+    return _texts(message)
+
+
+def _photo(message: Outbound, media: Media) -> list[Send]:
+    """The picture with the text as its caption when it fits, else the picture alone and
+    the text after it. The same calls whether the picture is uploaded or sent by its
+    platform id, so a retry's count of calls done stays right."""
+    if not message.text.strip():
+        return [Send("", keyboard(message), media=media)]
+    if fits_caption(message.text, message.html):
+        return [Send(message.text, keyboard(message), html=message.html, media=media)]
+    return [Send("", media=media), *_texts(message)]
+
+
+def _texts(message: Outbound) -> list[Send]:
     if message.html:  # validated to fit one message; splitting could cut a tag in two
         return [Send(message.text, keyboard(message), html=True)]
     chunks = split_text(message.text)
     markup = keyboard(message)
     return [Send(chunk, markup if i == len(chunks) - 1 else None)
             for i, chunk in enumerate(chunks)]
+
+
+def _document(message: Outbound, document: Document) -> list[Send]:
+    """The file with the text as its caption when it fits; else the file (with its own
+    short caption, cut to the limit, if it has one) and the text in messages after it."""
+    if document.caption:
+        caption = truncate(document.caption, MAX_CAPTION)
+        rest = message.text
+    elif fits_caption(message.text, message.html):
+        caption, rest = message.text, ""
+    else:
+        caption, rest = "", message.text
+    head = Send(caption, None if rest.strip() else keyboard(message), document=document,
+                html=message.html and caption == message.text)
+    if not rest.strip():
+        return [head]
+    return [head, *_texts(message)]
 
 
 def answered(question: str, label: str) -> str:

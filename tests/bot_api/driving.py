@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import time
 from typing import Any
 
 from .entities import char_at
@@ -31,7 +30,7 @@ class UserDriving(MessageStore):
             self.user_unblocks_bot(chat_id)
         message: dict[str, Any] = {
             "message_id": self._next_message_id(chat), "from": chat.user, "chat": chat.obj,
-            "date": int(time.time()), "text": text,
+            "date": int(self.now()), "text": text,
         }
         command = BOT_COMMAND_RE.match(text)
         if command is not None:
@@ -180,5 +179,5 @@ class UserDriving(MessageStore):
             if status == "kicked":
                 state["until_date"] = 0
             return state
-        return {"chat": chat.obj, "from": chat.user, "date": int(time.time()),
+        return {"chat": chat.obj, "from": chat.user, "date": int(self.now()),
                 "old_chat_member": member(old), "new_chat_member": member(new)}

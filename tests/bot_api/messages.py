@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from .entities import EntityParseError, utf16_len
@@ -108,7 +107,7 @@ class MessageStore(EmulatorState):
     def _new_message(self, chat: Chat, **content: Any) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": self._next_message_id(chat), "from": self._bot_from(),
-            "chat": chat.obj, "date": int(time.time()),
+            "chat": chat.obj, "date": int(self.now()),
         }
         message.update({k: v for k, v in content.items() if v})
         return message
@@ -156,6 +155,6 @@ class MessageStore(EmulatorState):
         message.update({k: v for k, v in message_changes.items() if v})
         if markup is not None:
             message["reply_markup"] = markup
-        message["edit_date"] = int(time.time())
+        message["edit_date"] = int(self.now())
         return self._store(chat, {**record, **record_changes, "method": method,
                                   "reply_markup": markup, "message": message})

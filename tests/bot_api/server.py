@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .deleting import DeleteMethods
 from .driving import UserDriving
 from .faults import FaultInjection
 from .files import FileMethods
@@ -23,6 +24,7 @@ _PLAIN_ACTIONS = frozenset({
     "user_sends_text", "user_presses", "user_blocks_bot", "user_unblocks_bot",
     "enqueue_raw_update", "set_webhook_target", "set_webhook_targets", "fail_next",
     "fail_fraction", "drop_next", "flood", "register_chat", "duplicates", "webhook_counts",
+    "advance_clock",
 })
 
 
@@ -42,7 +44,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods, FaultInjection,
+class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods, DeleteMethods, FaultInjection,
                      WebhookDelivery):
     """Stands in for api.telegram.org on 127.0.0.1; see the docstring of telegram_emulator.py."""
 
@@ -59,6 +61,7 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods, FaultInjection,
             ("sendChatAction", self._send_chat_action), ("setMyCommands", self._set_my_commands),
             ("getMyCommands", self._get_my_commands),
             ("deleteMyCommands", self._delete_my_commands),
+            ("deleteMessage", self._delete_message), ("deleteMessages", self._delete_messages),
         ]
         self._methods = {name.lower(): (name, handler) for name, handler in handlers}
 
@@ -197,6 +200,7 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods, FaultInjection,
                     "answered_callbacks": self.answered_callbacks,
                     "commands": [[list(k), v] for k, v in self.commands.items()],
                     "flood_violations": self.flood_violations, "dropped": self.dropped,
+                    "deleted": self.deleted,
                     "duplicates": len(self._duplicates), "webhook_counts": self.webhook_counts(),
                 }
             elif action == "messages_to":

@@ -7,6 +7,7 @@ import asyncio
 import collections
 import itertools
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +148,10 @@ class EmulatorState:
             "username": bot_username,
         }
         self.port: int | None = None
+        #: Seconds added to the wall clock (advance_clock): ages every message at once.
+        self.clock_offset = 0.0
+        #: (chat_id, message_id) of every message deleted, in order.
+        self.deleted: list[tuple[int, int]] = []
 
         self.sent: list[dict[str, Any]] = []
         self.answered_callbacks: dict[str, dict[str, Any]] = {}
@@ -189,6 +194,18 @@ class EmulatorState:
         self._closing = False
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
+
+    def now(self) -> float:
+        """The emulator's clock (Unix seconds): message dates and their age for deleting."""
+        return time.time() + self.clock_offset
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the emulator's clock on by ``seconds`` (every message is that much older);
+        returns the new time."""
+        if seconds < 0:
+            raise ValueError("the clock only moves on")
+        self.clock_offset += seconds
+        return self.now()
 
     # ---- the update queue -----------------------------------------------------------------
 
