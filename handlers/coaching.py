@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flows.definition import Flow
 from flows.messages import Button, Chart, Outbound, Reply
@@ -62,10 +63,13 @@ def when_text(texts: Texts, lang: str, at: datetime, moment: str | None) -> str:
 CONTACT_REF = "tk.ask"
 
 
-def payload(message: Outbound, lang: str) -> dict[str, object]:
-    """An outbox payload for a message nobody's button press is waiting on."""
+def payload(message: Outbound, lang: str) -> dict[str, Any]:
+    """An outbox payload for a message: its data, the language, and a document's bytes
+    (which :func:`storage.outbox.record` keeps apart from the JSON)."""
     data = message.to_data()
     data["lang"] = lang
+    if message.document is not None:
+        data["document"] = {**data["document"], "data": message.document.data}
     return data
 
 

@@ -21,7 +21,7 @@ from flows.messages import Outbound, Reply
 from flows.texts import Texts
 from handlers.admin import AdminDesk
 from handlers.coach import CoachDesk
-from handlers.coaching import CONTACT_REF
+from handlers.coaching import CONTACT_REF, payload
 from handlers.inbound import Inbound
 from handlers.locks import UserLocks
 from handlers.shopkeeper import ShopkeeperChat
@@ -269,9 +269,7 @@ class Dispatcher:
 def _payload(message: Outbound, lang: str, press: str | None) -> dict[str, Any]:
     if message.notice and press is not None:
         message = replace(message, press=press)  # the channel may show it as its pop-up
-    data = message.to_data()
-    data["lang"] = lang  # for what the channel itself says (and a resend's note)
-    return data
+    return payload(message, lang)  # the language: for what the channel itself says
 
 
 def _may(granted: frozenset[Role], needed: Role) -> bool:
