@@ -8,6 +8,7 @@ figures; saying them in chat or in the terminal is :mod:`handlers.stats`'s job.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -104,6 +105,11 @@ class CrossTab:
     columns: tuple[str, ...]
     cells: Mapping[tuple[str, str], Averages | None]
     withheld: bool = False
+
+
+def whole(value: float) -> int:
+    """An average as people round it: half up (32.5 is 33, not Python's 32)."""
+    return math.floor(value + 0.5)
 
 
 def summarise(shops: Sequence[Assessed], themes: Sequence[str],

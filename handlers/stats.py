@@ -25,6 +25,7 @@ from flows.insight import (
     Insight,
     crosstab,
     summarise,
+    whole,
 )
 from flows.loader import load_library
 from flows.messages import Chart, Outbound
@@ -120,14 +121,14 @@ class StatsView:
         names = theme_names(self.assessment, lang)
         lines = [self._themes_title(insight, lang),
                  say(lang, "stats_score_line", name=say(lang, "stats_overall"),
-                     score=round(insight.overall.overall))]
-        lines += [say(lang, "stats_score_line", name=names[theme], score=round(value))
+                     score=whole(insight.overall.overall))]
+        lines += [say(lang, "stats_score_line", name=names[theme], score=whole(value))
                   for theme, value in insight.overall.themes.items()]
         parts = ["\n".join(lines), self._change(insight, lang, names),
                  say(lang, "stats_fold_note", k=self.k)]
         chart = Chart(say(lang, "stats_chart_title"),
                       tuple(names[theme] for theme in insight.overall.themes),
-                      tuple(round(v) for v in insight.overall.themes.values()),
+                      tuple(whole(v) for v in insight.overall.themes.values()),
                       name="stats.png", style="score_bars")
         messages.append(Outbound("\n\n".join(parts), chart=chart))
         by_name = {b.dimension: b for b in insight.breakdowns}
@@ -150,8 +151,8 @@ class StatsView:
         rows += [(names[theme], change.first.themes[theme], change.latest.themes[theme])
                  for theme in change.latest.themes if theme in change.first.themes]
         return "\n".join([say(lang, "stats_change_title", shops=change.latest.shops), *(
-            say(lang, "stats_change_line", name=name, first=round(first),
-                latest=round(latest), delta=f"{round(latest) - round(first):+d}")
+            say(lang, "stats_change_line", name=name, first=whole(first),
+                latest=whole(latest), delta=f"{whole(latest) - whole(first):+d}")
             for name, first, latest in rows)])
 
     def _breakdown(self, breakdown: Breakdown, lang: str) -> str:
@@ -160,12 +161,12 @@ class StatsView:
         if breakdown.withheld:
             return f"{title}\n{say(lang, 'stats_too_few', k=self.k)}"
         lines = [say(lang, "stats_group_line", name=self.label(breakdown.dimension, key, lang),
-                     score=round(averages.overall), shops=averages.shops)
+                     score=whole(averages.overall), shops=averages.shops)
                  for key, averages in breakdown.groups]
         if breakdown.other is not None:
             lines.append(say(lang, "stats_group_line",
                              name=say(lang, "stats_other", groups=breakdown.folded),
-                             score=round(breakdown.other.overall),
+                             score=whole(breakdown.other.overall),
                              shops=breakdown.other.shops))
         return "\n".join([title, *lines])
 
@@ -218,8 +219,8 @@ class StatsView:
     def _row(self, name: str, averages: Averages, themes: Sequence[str],
              lang: str) -> list[str]:
         hidden = self.texts.get(lang, "stats_hidden")
-        return [name, str(averages.shops), str(round(averages.overall)),
-                *(str(round(averages.themes[t])) if t in averages.themes else hidden
+        return [name, str(averages.shops), str(whole(averages.overall)),
+                *(str(whole(averages.themes[t])) if t in averages.themes else hidden
                   for t in themes)]
 
     def _cross(self, cross: CrossTab, lang: str) -> list[str]:
@@ -240,7 +241,7 @@ class StatsView:
                     continue
                 found = cross.cells[(row, column)]
                 cells.append(hidden if found is None
-                             else f"{round(found.overall)} ({found.shops})")
+                             else f"{whole(found.overall)} ({found.shops})")
             rows.append([self.label(cross.dimensions[0], row, lang, cross.folded[0]), *cells])
         return [title, *_columns(header, rows)]
 

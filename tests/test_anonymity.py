@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from flows.anonymity import K, Folding, fold, fold_cells, fold_nested
+from flows.anonymity import Folding, K, fold, fold_cells, fold_nested
 
 
 def hidden_shops(counts: dict[str, int], folding: Folding) -> int:
