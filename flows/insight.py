@@ -45,9 +45,6 @@ class Assessed:
     latest: Scores
     rounds: int = 1
 
-    def scores(self, basis: str) -> Scores:
-        return self.first if basis == "first" else self.latest
-
 
 @dataclass(frozen=True, slots=True)
 class Averages:
@@ -209,10 +206,14 @@ def _ordered(counts: Counter[str]) -> tuple[str, ...]:
 
 def _averages(shops: Sequence[Assessed], themes: Sequence[str], basis: str,
               k: int) -> Averages:
-    results = [shop.scores(basis) for shop in shops]
-    per_theme: dict[str, float] = {}
-    for theme in themes:
-        values = [r.themes[theme] for r in results if theme in r.themes]
-        if len(values) >= k:
-            per_theme[theme] = sum(values) / len(values)
-    return Averages(len(results), sum(r.overall for r in results) / len(results), per_theme)
+    total, sums, counts = 0, dict.fromkeys(themes, 0), dict.fromkeys(themes, 0)
+    for shop in shops:  # one pass: this runs over every shop several times per view
+        result = shop.first if basis == "first" else shop.latest
+        total += result.overall
+        for theme, value in result.themes.items():
+            if theme in sums:
+                sums[theme] += value
+                counts[theme] += 1
+    return Averages(len(shops), total / len(shops),
+                    {theme: sums[theme] / counts[theme] for theme in themes
+                     if counts[theme] >= k})

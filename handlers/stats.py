@@ -86,7 +86,7 @@ class StatsView:
         """Read the figures now and write the view to the audit trail, in ``tx``."""
         places = self._places or gazetteer()
         themes = [theme.id for theme in self.assessment.themes]
-        shops = await figures.assessed(tx)
+        shops = await figures.assessed(tx, themes=themes)
         funnel = await figures.funnel(tx)
         insight = summarise(shops, themes, places.arrondissement_of, basis=basis, k=self.k)
         table = (crosstab(shops, themes, places.arrondissement_of, *cross, basis=basis,

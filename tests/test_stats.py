@@ -121,7 +121,7 @@ async def test_the_funnel_counts_how_far_people_got(db: Database) -> None:
 async def test_the_averages_equal_the_hand_computed_ones(db: Database) -> None:
     await seed(db)
     async with db.transaction() as tx:
-        shops = await figures.assessed(tx)
+        shops = await figures.assessed(tx, themes=THEMES)
     insight = summarise(shops, THEMES, gazetteer().arrondissement_of)
     assert insight.shops == 19
     assert insight.overall is not None
@@ -154,7 +154,7 @@ async def test_an_erased_shop_is_no_longer_counted(db: Database) -> None:
     ids = await seed(db)
     async with db.transaction() as tx:
         await shopkeepers.forget(tx, shopkeeper_id=ids["s6"])  # one of Waregem's five
-        shops = await figures.assessed(tx)
+        shops = await figures.assessed(tx, themes=THEMES)
         funnel = await figures.funnel(tx)
     assert (funnel.started, funnel.finished) == (21, 18)
     municipality = summarise(shops, THEMES, gazetteer().arrondissement_of).breakdowns[0]
