@@ -209,10 +209,10 @@ async def test_an_admin_sees_the_figures_with_a_chart(app: App, texts: Texts) ->
     assert themes.chart is not None and themes.chart.style == "score_bars"
     assert themes.chart.scores == (52, 52, 52, 52, 26, 52)
     assert themes.image is not None and themes.image.data.startswith(b"\x89PNG")
-    assert "Kortrijk: 54 (11)" in groups.text and "Overige (2): 50 (8)" in groups.text
-    assert "Voeding: 45 (10)" in groups.text and "Overige (2): 60 (9)" in groups.text
+    assert "Kortrijk: 54 (11)" in groups.text and "Overige (2 samen): 50 (8)" in groups.text
+    assert "Voeding: 45 (10)" in groups.text and "Overige (2 samen): 60 (9)" in groups.text
     assert municipalities.text.splitlines()[1:] == [
-        "Kortrijk: 65 (6)", "Waregem: 40 (5)", "Overige (3): 50 (8)"]
+        "Kortrijk: 65 (6)", "Waregem: 40 (5)", "Overige (3 samen): 50 (8)"]
     for hidden in ("Brugge", "Damme", "Mesen", "Ieper", "Bloemen"):
         assert hidden not in texts_of(messages)
     assert all(len(m.text) <= 4096 for m in messages)
@@ -228,7 +228,7 @@ async def test_the_figures_in_english_and_french(app: App, lang: str) -> None:
         assert person is not None
         await shopkeepers.update(tx, shopkeeper=person, language=lang)
     text = texts_of(await say(app, "/stats", "admin"))
-    other = {"en": "Other (3): 50 (8)", "fr": "Autres (3) : 50 (8)"}[lang]
+    other = {"en": "Other (3 together): 50 (8)", "fr": "Autres (3 ensemble) : 50 (8)"}[lang]
     food = {"en": "Food and drink: 45 (10)", "fr": "Alimentation : 45 (10)"}[lang]
     assert other in text and food in text
 
@@ -276,7 +276,7 @@ def test_kiss_coach_stats_prints_tables_and_is_audited(
     assert header.split()[:5] == ["group", "shops", "Overall", "Customer", "experience"]
     assert any(line.split() == ["Kortrijk", "6", "65", "65", "65", "65", "65", "33", "65"]
                for line in lines), out
-    assert any(line.split() == ["Other", "(3)", "8", "50", "50", "50", "50", "50", "25",
+    assert any(line.split() == ["Other", "(3", "together)", "8", "50", "50", "50", "50", "50", "25",
                                 "50"] for line in lines), out
     for hidden in ("Brugge", "Damme", "Mesen"):
         assert hidden not in out
