@@ -110,10 +110,7 @@ class StatsView:
         """The funnel; the averages per theme with a chart; arrondissements and shop types;
         municipalities. Each message stays far below Telegram's 4,096 characters."""
         say = self.texts.get
-        funnel = report.funnel
-        messages = [Outbound(say(lang, "stats_funnel", started=funnel.started,
-                                 consented=funnel.consented, finished=funnel.finished,
-                                 on_tips=funnel.on_tips, opted_out=funnel.opted_out))]
+        messages = [Outbound(self._funnel(report.funnel, lang))]
         insight = report.insight
         if insight.overall is None:
             messages.append(Outbound(say(lang, "stats_too_few", k=self.k)))
@@ -136,6 +133,11 @@ class StatsView:
             self._breakdown(by_name[name], lang) for name in ("arrondissement", "shop_type"))))
         messages.append(Outbound(self._breakdown(by_name["municipality"], lang)))
         return messages
+
+    def _funnel(self, funnel: Funnel, lang: str) -> str:
+        return self.texts.get(lang, "stats_funnel", started=funnel.started,
+                              consented=funnel.consented, finished=funnel.finished,
+                              on_tips=funnel.on_tips, opted_out=funnel.opted_out)
 
     def _themes_title(self, insight: Insight, lang: str) -> str:
         say = self.texts.get
@@ -186,10 +188,7 @@ class StatsView:
     def table(self, report: Report, lang: str) -> str:
         """The same figures as tables: every theme per group, for a wide screen."""
         say = self.texts.get
-        funnel = report.funnel
-        out = [say(lang, "stats_funnel", started=funnel.started, consented=funnel.consented,
-                   finished=funnel.finished, on_tips=funnel.on_tips,
-                   opted_out=funnel.opted_out), ""]
+        out = [self._funnel(report.funnel, lang), ""]
         insight = report.insight
         if insight.overall is None:
             return "\n".join([*out, say(lang, "stats_too_few", k=self.k)])
