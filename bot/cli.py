@@ -8,6 +8,7 @@
     kiss-coach roles invite coach --bot KissCoachBot   # a one-time link to the role
     kiss-coach tips preview --user telegram:123456   # the person's next 5 tips, and when
     kiss-coach broadcast send --text "…" --segment municipality=Kortrijk   # also: status, cancel
+    kiss-coach stats          # the funnel and average scores per municipality, k-anonymous
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat
 from flows.audience import KEYS as SEGMENT_KEYS
 from flows.audience import Segment, SegmentError
+from flows.insight import BASES, DIMENSIONS
 from flows.loader import FlowError, load_library
 from flows.pictures import PictureError, picture
 from flows.places import gazetteer
@@ -40,6 +42,7 @@ from flows.tips import load_tips
 from handlers.admin import invite_link
 from handlers.broadcasts import Broadcasts
 from handlers.nudges import upcoming_tips
+from handlers.stats import Report, StatsView
 from storage import coaching, due, invites, roles, shopkeepers
 from storage.database import Database, head_revision
 from storage.sqlite_guard import AlreadyServingError
@@ -160,6 +163,10 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("id", type=int)
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(func=_broadcast_delete)
+
+    _stats_options(commands.add_parser(
+        "stats", help="the funnel and average scores per theme, municipality, "
+                      "arrondissement and shop type (groups under 5 shops folded)"))
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
@@ -482,3 +489,36 @@ def _broadcast_delete(args: argparse.Namespace, settings: Settings) -> int:
             return 0
 
     return asyncio.run(delete())
+
+
+def _stats_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lang", choices=["nl", "en", "fr"], default="nl",
+                        help="language of the tables (default: nl)")
+    parser.add_argument("--round", choices=BASES, default="latest", dest="basis",
+                        help="which check of each shop counts: its latest (default) or its "
+                             "first (T0)")
+    parser.add_argument("--cross", type=_dimensions, metavar="ROWS,COLUMNS",
+                        help="also a table of two of: " + ", ".join(DIMENSIONS)
+                             + " (e.g. shop_type,team_size); a cell of few shops is hidden")
+    parser.set_defaults(func=_stats)
+
+
+def _dimensions(text: str) -> tuple[str, str]:
+    rows, _, columns = text.partition(",")
+    if rows == columns or rows not in DIMENSIONS or columns not in DIMENSIONS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: two different ones of {', '.join(DIMENSIONS)}, e.g. shop_type,team_size")
+    return rows, columns
+
+
+def _stats(args: argparse.Namespace, settings: Settings) -> int:
+    """The same figures as /stats, as tables; the view is written to the audit trail."""
+    view = StatsView(Texts.load(FLOWS_DIR / "texts"), load_library(FLOWS_DIR), gazetteer())
+
+    async def gather() -> Report:
+        async with _database(settings) as db, db.transaction() as tx:
+            return await view.gather(tx, actor=f"cli:{_login()}", via="cli",
+                                     basis=args.basis, cross=args.cross)
+
+    print(view.table(asyncio.run(gather()), args.lang))
+    return 0

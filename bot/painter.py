@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from flows.messages import Chart
 from handlers.progress_chart import render_progress
 from handlers.radar import render_radar
+from handlers.score_bars import render_score_bars
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ class ChartPainter:
 
     ``style="radar"`` (the default) draws scores 0-100, over ``before`` when given (see
     :func:`handlers.radar.render_radar`); ``style="bars"`` draws counts per theme (see
-    :func:`handlers.progress_chart.render_progress`).
+    :func:`handlers.progress_chart.render_progress`); ``style="score_bars"`` draws scores
+    0-100 as bars (see :func:`handlers.score_bars.render_score_bars`).
 
     Args:
         timeout: Seconds one chart may take.
@@ -105,6 +107,8 @@ def _paint(style: str, labels: list[str], scores: list[int], title: str,
     pool can send it there by name)."""
     if style == "bars":
         return render_progress(labels, scores, title)
+    if style == "score_bars":
+        return render_score_bars(labels, scores, title)
     return render_radar(labels, scores, title, before, legend)
 
 

@@ -54,7 +54,8 @@ class Document:
 class Chart:
     """A chart to draw: data, so it can wait in the outbox; drawn just before sending.
 
-    ``style`` is ``"radar"`` (scores 0-100 per theme) or ``"bars"`` (a count per theme).
+    ``style`` is ``"radar"`` (scores 0-100 per theme), ``"bars"`` (a count per theme) or
+    ``"score_bars"`` (scores 0-100 as bars, e.g. the average per theme of many shops).
     ``before`` holds earlier scores in the order of ``labels``: a radar then shows them under
     the current ones, with ``legend`` naming the two (before, now) in the user's language
     (bars have no earlier overlay).
@@ -69,8 +70,9 @@ class Chart:
     legend: tuple[str, str] = ("", "")
     style: str = "radar"
 
-    #: How a chart can be drawn: a radar of 0-100 scores, or horizontal bars of counts.
-    STYLES: ClassVar[tuple[str, ...]] = ("radar", "bars")
+    #: How a chart can be drawn: a radar of 0-100 scores, horizontal bars of counts, or
+    #: horizontal bars of 0-100 scores.
+    STYLES: ClassVar[tuple[str, ...]] = ("radar", "bars", "score_bars")
 
     def __post_init__(self) -> None:
         if self.style not in self.STYLES:

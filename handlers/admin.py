@@ -1,5 +1,5 @@
-"""Commands for admins: who holds which role, invites to a role, and how delivery is
-doing."""
+"""Commands for admins: who holds which role, invites to a role, how delivery is doing,
+and the programme's figures (``/stats``, see :mod:`handlers.stats`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from flows.messages import Outbound
 from flows.texts import Texts
+from handlers.stats import StatsView
 from handlers.turn import Turn
 from storage import inbox, invites, outbox, roles, shopkeepers
 from storage.tables import InboxStatus, OutboxStatus, Role, utcnow
@@ -15,17 +16,19 @@ from storage.tables import InboxStatus, OutboxStatus, Role, utcnow
 class AdminDesk:
     """``/roles`` lists coaches and admins; ``/invite coach|admin`` makes a one-time link to
     that role; ``/delivery`` shows the outbox and the inbox (what waits, what failed, what
-    may or may not have arrived).
+    may or may not have arrived); ``/stats`` the programme's figures, k-anonymous.
 
     ``bot_username`` (known once the bot asked Telegram's getMe) makes the invite a
     ``t.me`` link; without it the admin gets the ``/start invite_…`` text to pass on.
     """
 
-    COMMANDS: ClassVar[tuple[str, ...]] = ("roles", "invite", "delivery")
+    COMMANDS: ClassVar[tuple[str, ...]] = ("roles", "invite", "delivery", "stats")
 
-    def __init__(self, texts: Texts, bot_username: str | None = None) -> None:
+    def __init__(self, texts: Texts, bot_username: str | None = None,
+                 stats: StatsView | None = None) -> None:
         self.texts = texts
         self.bot_username = bot_username
+        self.stats = stats or StatsView(texts)
 
     async def command(self, turn: Turn, command: str, argument: str) -> list[Outbound]:
         say = self.texts.get
@@ -38,6 +41,8 @@ class AdminDesk:
             return [Outbound("\n".join([say(turn.lang, "roles_title"), *lines]))]
         if command == "invite":
             return [await self._invite(turn, argument.strip().lower())]
+        if command == "stats":
+            return await self.stats.command(turn)
         assert command == "delivery"
         sent = await outbox.status_counts(turn.tx)
         received = await inbox.counts(turn.tx)
