@@ -8,6 +8,8 @@
     kiss-coach roles invite coach --bot KissCoachBot   # a one-time link to the role
     kiss-coach tips preview --user telegram:123456   # the person's next 5 tips, and when
     kiss-coach broadcast send --text "…" --segment municipality=Kortrijk   # also: status, cancel
+    kiss-coach export --what answers --format xlsx   # also: --since, --pseudonymize, …
+    kiss-coach audit --since 2026-11-01   # who exported or changed what
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-from bot import logs
+from bot import exports, logs
 from bot.app import FLOWS_DIR, build
 from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat
@@ -152,6 +154,8 @@ def _parser() -> argparse.ArgumentParser:
     cancel = broadcast_commands.add_parser("cancel", help="stop a scheduled or running one")
     cancel.add_argument("id", type=int)
     cancel.set_defaults(func=_broadcast_cancel)
+
+    exports.add_commands(commands, actor=lambda: f"cli:{_login()}")
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
