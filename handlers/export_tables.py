@@ -70,6 +70,16 @@ class Pseudonyms:
 Row = list[Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A scored question as exported: its choices' Dutch labels and points by choice id."""
+
+    id: str
+    theme: str
+    text_nl: str
+    choices: dict[str, tuple[str, float | None]]
+
+
 class Sources:
     """What rows are made of besides the database rows: every stored flow version (parsed
     once) and the arrondissement of each municipality."""
@@ -77,6 +87,7 @@ class Sources:
     def __init__(self, conn: sa.Connection) -> None:
         self._texts = exports.flow_sources(conn)
         self._parsed: dict[str, Flow] = {}
+        self._questions: dict[tuple[str, str | None], tuple[Question, ...]] = {}
         self.arrondissement_of = gazetteer().arrondissement_of
         themes: dict[str, None] = {}
         for key in sorted(self._texts):
@@ -92,6 +103,19 @@ class Sources:
             flow = parse_flow(self._texts[key], f"<stored {key}>")
             self._parsed[key] = flow
         return flow
+
+    def questions(self, key: str, audience: str | None) -> tuple[Question, ...]:
+        """The scored questions of flow version ``key`` as worded for ``audience``, each
+        with its choices by id (looked up once: 100,000 answers ask again and again)."""
+        found = self._questions.get((key, audience))
+        if found is None:
+            flow = self.flow(key)
+            found = tuple(
+                Question(node.id, node.theme or "", node.text_for(audience)["nl"],
+                         {c.id: (c.label["nl"], c.score) for c in node.choices})
+                for node in flow.questions())
+            self._questions[(key, audience)] = found
+        return found
 
     def arrondissement(self, municipality: str | None) -> str | None:
         return self.arrondissement_of.get(municipality or "")
@@ -136,19 +160,19 @@ def answer_rows(conn: sa.Connection, filters: Filters, sources: Sources,
                 done: Callable[[], None]) -> Iterator[Row]:
     """One row per answer of every completed assessment, in question order."""
     for found in exports.assessments(conn, filters):
-        flow = sources.flow(found["flow_key"])
+        key = found["flow_key"]
         profile = {k: found[k] for k in ("shop_type", "team_size") if found[k] is not None}
-        audience = flow.audience_of(profile)
-        answers = dict((found["state"] or {}).get("answers", {}))
+        questions = sources.questions(key, sources.flow(key).audience_of(profile))
+        answers: dict[str, str] = (found["state"] or {}).get("answers", {})
         start = [found["shopkeeper_id"], found["shop_type"], found["municipality"],
                  sources.arrondissement(found["municipality"]), found["id"],
                  f"T{found['round']}", found["completed_at"] or found["created_at"]]
-        for node in flow.questions():
-            choice = node.choice(answers.get(node.id, ""))
-            if choice is None:
+        for question in questions:
+            picked = answers.get(question.id)
+            chosen = question.choices.get(picked) if picked is not None else None
+            if chosen is None:
                 continue
-            yield [*start, node.theme, node.id, node.text_for(audience)["nl"], choice.id,
-                   choice.label["nl"], choice.score]
+            yield [*start, question.theme, question.id, question.text_nl, picked, *chosen]
         done()
 
 
