@@ -163,7 +163,7 @@ def _iso(moment: datetime) -> str:
 
 def _wall_clock(moment: datetime) -> datetime:
     # Spreadsheets have no time zones: Brussels wall-clock time, as the dictionary says.
-    return moment.astimezone(BRUSSELS).replace(tzinfo=None)
+    return moment.astimezone(BRUSSELS).replace(tzinfo=None, microsecond=0)
 
 
 def _csv(sheet: Sheet, out: IO[bytes], separator: str, bom: bool) -> int:
