@@ -13,7 +13,8 @@ Phases:
   export  ``kiss-coach export --what answers --format csv|xlsx`` as its own process (the way
           an admin runs it), timed from start to exit; peak RSS from ``wait4``. Rows
           written are checked (must equal the answers seeded).
-  load    ``kiss-coach run`` on the same database under the paced Telegram load of
+  load    first the paced load alone (for comparison), then
+          ``kiss-coach run`` on the same database under the paced Telegram load of
           ``benchmarks/telegram_load.py`` (its emulator, driver and ``taskset`` pinning:
           bot on cpu 0, emulator and driver on cpu 1), while exports (CSV, then XLSX,
           again and again) run on cpu 1 beside the harness until the load ends: p50/p95 of
@@ -170,6 +171,7 @@ def export(url: str, folder: str, fmt: str, cpu: int | None = None) -> Exported:
 class Run:
     answers: int
     exports: list[Exported] = field(default_factory=list)
+    alone: Figures | None = None  # the same load without exports, for comparison
     load: Figures | None = None
     during_load: list[Exported] = field(default_factory=list)
 
@@ -219,8 +221,12 @@ async def one_run(args: argparse.Namespace, seed_number: int) -> Run:
             print(f"  {fmt:5} {made.seconds:6.2f} s  {made.peak_rss_mb:6.0f} MB  "
                   f"{made.rows} rows", flush=True)
         if not args.no_load:
+            run.alone = await full_stack(args.load_users, 0,
+                                         pace=args.load_users / args.rate, database_url=url)
+            print(f"  load alone  p50 {run.alone.percentile(50):.1f} ms  p95 "
+                  f"{run.alone.percentile(95):.1f} ms  {run.alone.updates} updates", flush=True)
             run.load, run.during_load = await under_load(url, folder, args)
-            print(f"  load  p50 {run.load.percentile(50):.1f} ms  p95 "
+            print(f"  with exports  p50 {run.load.percentile(50):.1f} ms  p95 "
                   f"{run.load.percentile(95):.1f} ms  {run.load.updates} updates, "
                   f"{len(run.during_load)} exports meanwhile: "
                   + ", ".join(f"{e.format} {e.seconds:.1f} s" for e in run.during_load),
@@ -241,6 +247,12 @@ def report(args: argparse.Namespace, runs: list[Run]) -> None:
         print(f"  {fmt:5} {median(seconds):6.2f} s (goal ≤ {limit:.0f} s)  peak RSS "
               f"{median(rss):5.0f} MB (goal ≤ 250)   runs: "
               + ", ".join(f"{s:.2f}" for s in seconds))
+    alone = [r.alone for r in runs if r.alone is not None]
+    if alone:
+        p95 = [f.percentile(95) for f in alone]
+        print(f"  paced load {args.rate:.0f} updates/s alone: p50 "
+              f"{median([f.percentile(50) for f in alone]):.1f} ms, p95 {median(p95):.1f} ms"
+              "   runs: " + ", ".join(f"{p:.1f}" for p in p95))
     loads = [r.load for r in runs if r.load is not None]
     if loads:
         p95 = [f.percentile(95) for f in loads]

@@ -94,8 +94,7 @@ class Sources:
             if key.startswith("assessment@"):
                 themes.update(dict.fromkeys(t.id for t in self.flow(key).themes))
         #: The themes of every assessment version, in order: a column each.
-        self.themes = tuple(themes) or ("beleving", "vakkennis", "innovatie", "toekomst",
-                                        "digitalisering", "anders_denken")
+        self.themes = tuple(themes)
 
     def flow(self, key: str) -> Flow:
         flow = self._parsed.get(key)
