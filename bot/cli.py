@@ -9,6 +9,8 @@
     kiss-coach tips preview --user telegram:123456   # the person's next 5 tips, and when
     kiss-coach broadcast send --text "…" --segment municipality=Kortrijk   # also: status, cancel
     kiss-coach stats          # the funnel and average scores per municipality, k-anonymous
+    kiss-coach export --what answers --format xlsx   # also: --since, --pseudonymize, …
+    kiss-coach audit --since 2026-11-01   # who exported or changed what
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-from bot import logs
+from bot import exports, logs
 from bot.app import FLOWS_DIR, build
 from bot.config import ConfigError, Settings
 from bot.console import ConsoleChat
@@ -167,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     _stats_options(commands.add_parser(
         "stats", help="the funnel and average scores per theme, municipality, "
                       "arrondissement and shop type (groups under 5 shops folded)"))
+
+    exports.add_commands(commands, actor=lambda: f"cli:{_login()}")
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")

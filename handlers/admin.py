@@ -1,12 +1,14 @@
 """Commands for admins: who holds which role, invites to a role, how delivery is doing,
-and the programme's figures (``/stats``, see :mod:`handlers.stats`)."""
+and the programme's figures (``/stats``, see :mod:`handlers.stats`) and exports
+(:mod:`handlers.exports`)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from flows.messages import Outbound
+from flows.messages import Outbound, Reply
 from flows.texts import Texts
+from handlers.exports import ChatExports
 from handlers.stats import StatsView
 from handlers.turn import Turn
 from storage import inbox, invites, outbox, roles, shopkeepers
@@ -16,19 +18,21 @@ from storage.tables import InboxStatus, OutboxStatus, Role, utcnow
 class AdminDesk:
     """``/roles`` lists coaches and admins; ``/invite coach|admin`` makes a one-time link to
     that role; ``/delivery`` shows the outbox and the inbox (what waits, what failed, what
-    may or may not have arrived); ``/stats`` the programme's figures, k-anonymous.
+    may or may not have arrived); ``/stats`` the programme's figures, k-anonymous;
+    ``/export`` sends data as a file.
 
     ``bot_username`` (known once the bot asked Telegram's getMe) makes the invite a
     ``t.me`` link; without it the admin gets the ``/start invite_…`` text to pass on.
     """
 
-    COMMANDS: ClassVar[tuple[str, ...]] = ("roles", "invite", "delivery", "stats")
+    COMMANDS: ClassVar[tuple[str, ...]] = ("roles", "invite", "delivery", "stats", "export")
 
     def __init__(self, texts: Texts, bot_username: str | None = None,
                  stats: StatsView | None = None) -> None:
         self.texts = texts
         self.bot_username = bot_username
         self.stats = stats or StatsView(texts)
+        self.exports = ChatExports(texts)
 
     async def command(self, turn: Turn, command: str, argument: str) -> list[Outbound]:
         say = self.texts.get
@@ -43,6 +47,8 @@ class AdminDesk:
             return [await self._invite(turn, argument.strip().lower())]
         if command == "stats":
             return await self.stats.command(turn)
+        if command == ChatExports.COMMAND:
+            return await self.exports.command(turn, argument)
         assert command == "delivery"
         sent = await outbox.status_counts(turn.tx)
         received = await inbox.counts(turn.tx)
@@ -57,6 +63,16 @@ class AdminDesk:
             uncertain=sent.get(OutboxStatus.UNCERTAIN, 0), oldest=max(waiting, 0),
             pending=received.get(InboxStatus.PENDING, 0),
             poison=received.get(InboxStatus.POISON, 0)))]
+
+    @staticmethod
+    def owns(ref: str) -> bool:
+        """Whether a button press with ``ref`` belongs to an admin's conversation (the
+        dispatcher routes those here, for admins only)."""
+        return ChatExports.owns(ref)
+
+    async def press(self, turn: Turn, reply: Reply) -> list[Outbound]:
+        """A tap on one of an admin conversation's buttons (see :meth:`owns`)."""
+        return await self.exports.press(turn, reply)
 
     async def _invite(self, turn: Turn, wanted: str) -> Outbound:
         say = self.texts.get

@@ -82,6 +82,22 @@ class Counts:
         return (self.queued + self.sent + self.failed + self.unreachable + self.uncertain
                 + self.cancelled)
 
+    def add(self, status: str, error: str | None, unreachable: bool, number: int) -> None:
+        """Count ``number`` rows of one outbox ``status`` (and ``error``), sent to people
+        who are ``unreachable`` or not."""
+        if status in UNFINISHED:
+            self.queued += number
+        elif status == OutboxStatus.SENT:
+            self.sent += number
+        elif status == OutboxStatus.UNCERTAIN:
+            self.uncertain += number
+        elif error == CANCELLED:
+            self.cancelled += number
+        elif unreachable:
+            self.unreachable += number
+        else:
+            self.failed += number
+
 
 CANCELLED = "cancelled by the coach"
 
@@ -205,18 +221,7 @@ async def counts(tx: AsyncConnection, *, broadcast_id: int) -> Counts:
         .group_by(OUTBOX.c.status, OUTBOX.c.error, SHOPKEEPER.c.unreachable_since.is_not(None)))
     found = Counts()
     for status, error, unreachable, number in rows:
-        if status in UNFINISHED:
-            found.queued += number
-        elif status == OutboxStatus.SENT:
-            found.sent += number
-        elif status == OutboxStatus.UNCERTAIN:
-            found.uncertain += number
-        elif error == CANCELLED:
-            found.cancelled += number
-        elif unreachable:
-            found.unreachable += number
-        else:
-            found.failed += number
+        found.add(status, error, unreachable, number)
     return found
 
 
