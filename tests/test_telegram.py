@@ -134,14 +134,20 @@ async def test_the_whole_journey_in_dutch(bot: TelegramBot, emulator: BotAPIEmul
     assert photos[0]["caption"] == "Jouw KI:SS-profiel: 100/100"
 
 
+def descriptions_of(emulator: BotAPIEmulator, lang: str) -> dict[str, str]:
+    return {c["command"]: c["description"]
+            for (scope, code), commands in emulator.commands.items() if code == lang
+            for c in commands}
+
+
 async def test_commands_are_registered_per_language(bot: TelegramBot,
                                                     emulator: BotAPIEmulator) -> None:
     registered = {lang: [c["command"] for c in commands]
                   for (scope, lang), commands in emulator.commands.items()}
     assert set(registered) == {"", "nl", "en", "fr"}
     assert registered["fr"] == ["start", "help", "results", "tips", "progress", "restart",
-                                "language", "privacy",
-                                "stop"]
+                                "coach", "language", "privacy", "mydata", "delete", "stop"]
+    assert descriptions_of(emulator, "nl")["delete"] == "Wis al mijn gegevens"
     descriptions = {(lang, c["command"]): c["description"]
                     for (scope, lang), commands in emulator.commands.items() for c in commands}
     assert descriptions[("fr", "results")] == "Votre dernier résultat"
