@@ -359,6 +359,9 @@ class OutboxSender:
                     if not await outbox.mark_sending(tx, message_id=row.id):
                         raise _LeaseLostError(row.id)
                 marked = True
+                if limiter.paused_until(row.external_id):
+                    # A 429 came back while the mark was being written: wait it out.
+                    await limiter.acquire(row.external_id, priority)
 
         try:
             if media is not None and media.platform_id is None:

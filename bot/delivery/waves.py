@@ -13,13 +13,14 @@ than the calls themselves, so the rows a poll claimed go out in *waves*:
 3. the wave's delivered rows, with their platform message ids, are marked ``sent`` in the
    same transaction that marks the next wave ``sending``.
 
-At most two waves are under way (one is being answered while the next is being paced), each
-of at most half the sender's concurrency: at no moment are more than ``concurrency`` rows
-``sending``, which bounds what a crash can leave uncertain. A delivered row is marked sent
-before the next wave starts, so what arrived before a crash is never counted among those.
-A wave is about a tenth of a second of the channel's rate (a couple of rows at 25/s, the
-cap at 1,000/s): rows already marked ``sending`` still go out after a cancel, and this keeps
-them as few as the limiter's own burst.
+At most four waves are under way (some being answered while the next are paced), so
+the platform always has calls to answer although each wave waits for its slowest one.
+Together they hold at most ``concurrency`` rows, and about a fifth of a second of the
+channel's rate (four rows at 20/s, the whole concurrency at 1,000/s): at no moment are more
+rows ``sending``, which bounds what a crash can leave uncertain, and rows already marked
+``sending`` still go out after a cancel, so at a low rate they are as few as the limiter's
+own burst. A delivered row is marked sent before the wave after the next starts, so what
+arrived before a crash is never counted among the uncertain ones.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ from storage.records import OutboxRecord
 
 log = logging.getLogger(__name__)
 
-#: A wave is about this many seconds of the channel's rate.
-WAVE_SECONDS = 0.1
+#: The waves under way hold about this many seconds of the channel's rate.
+IN_FLIGHT_SECONDS = 0.2
+#: Waves under way at once.
+WAVES = 4
 
 Delivered = dict[int, Sequence[str] | None]
 """Rows of a wave that went out: row id → the platform's message ids (None: keep)."""
@@ -70,11 +73,11 @@ class Waves:
         self.send = send
 
     def size(self, channels: Collection[str]) -> int:
-        """Rows per wave: a tenth of a second at the slowest channel's rate, at least one,
-        at most half the concurrency (two waves may be under way)."""
+        """Rows per wave: the waves under way hold a fifth of a second at the slowest
+        channel's rate, at most the concurrency; at least one row."""
         rate = min((self.limiters[c].rate for c in channels if c in self.limiters),
                    default=1.0)
-        return max(1, min(self.concurrency // 2, int(rate * WAVE_SECONDS)))
+        return max(1, min(self.concurrency, int(rate * IN_FLIGHT_SECONDS)) // WAVES)
 
     async def deliver(self, rows: list[OutboxRecord]) -> int:
         """Deliver claimed bulk rows (each the head of its chat); returns how many were
@@ -88,7 +91,7 @@ class Waves:
         count = 0
         while True:
             starting: list[list[OutboxRecord]] = []
-            while waiting and len(running) + len(starting) < 2:
+            while waiting and len(running) + len(starting) < WAVES:
                 starting.append(waiting.popleft())
             ours = await self._turn(delivered, [row.id for wave in starting for row in wave])
             delivered = {}
