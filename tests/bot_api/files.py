@@ -96,6 +96,12 @@ class FileMethods(MessageStore):
             stored = self._new_file("photos", upload, size)
         source, caption, entities = self._caption(params)
         markup = read_reply_markup(params)
+        photo = self._photo_entries(stored)
+        return self._store_file_message("sendPhoto", chat, params, stored, source, caption,
+                                        entities, markup, {"photo": photo})
+
+    def _photo_entries(self, stored: StoredFile) -> list[dict[str, Any]]:
+        """The PhotoSize list of a stored photo; each size's file_id can be sent again."""
         assert stored.size is not None
         sizes = _photo_sizes(*stored.size)
         photo = []
@@ -106,8 +112,29 @@ class FileMethods(MessageStore):
             photo.append({"file_id": file_id, "file_unique_id": f"{stored.file_unique_id}{index}",
                           "width": width, "height": height,
                           "file_size": max(1, int(len(stored.data) * share))})
-        return self._store_file_message("sendPhoto", chat, params, stored, source, caption,
-                                        entities, markup, {"photo": photo})
+        return photo
+
+    def user_sends_photo(self, chat_id: int, data: bytes, *, caption: str = "",
+                         caption_entities: list[dict[str, Any]] | None = None) -> int:
+        """User ``chat_id`` sends a photo (PNG or JPEG bytes) with a caption; returns the
+        update_id. As on Telegram, the bot may send the photo on by its file_id."""
+        size = _image_size(data)
+        if size is None:
+            raise ValueError("a photo must be PNG or JPEG bytes")
+        stored = self._new_file("photos", Upload(data, "photo.jpg", "image/jpeg"), size)
+        chat = self._user_chat(chat_id)  # type: ignore[attr-defined]
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id(chat), "from": chat.user, "chat": chat.obj,
+            "date": int(self.now()), "photo": self._photo_entries(stored)}
+        if caption:
+            message["caption"] = caption
+        if caption_entities:
+            message["caption_entities"] = caption_entities
+        chat.history[message["message_id"]] = self._record(
+            "user", chat, message, caption=caption, entities=caption_entities or [],
+            source=caption, photo=data)
+        chat.last_send = None
+        return self._enqueue({"message": message})  # type: ignore[attr-defined,no-any-return]
 
     def _send_document(self, params: Params) -> dict[str, Any]:
         chat = self._chat(params)
