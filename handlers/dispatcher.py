@@ -187,9 +187,10 @@ class Dispatcher:
 
     async def _reply(self, turn: Turn, reply: Reply) -> list[Outbound]:
         """A coach's buttons, and what a coach types while composing a broadcast, go to the
-        coach's desk (a button of the desk pressed by someone without the role is then an
-        unknown, stale button); what a shopkeeper types while a coach has their ticket goes
-        to that coach; everything else is the shopkeeper's conversation."""
+        coach's desk, an admin's buttons to the admin's (a desk's button pressed by someone
+        without the role is then an unknown, stale button); what a shopkeeper types while a
+        coach has their ticket goes to that coach; the rest is the shopkeeper's
+        conversation."""
         coach = self.coach
         ours = coach.owns(reply.ref) if reply.ref is not None else await coach.wants_text(turn)
         if ours:
@@ -197,6 +198,11 @@ class Dispatcher:
             turn.roles = await roles.of(turn.tx, shopkeeper_id=turn.shopkeeper.id)
             if _may(turn.roles, Role.COACH):
                 return await coach.reply(turn, reply)
+        if reply.ref is not None and self.admin.owns(reply.ref):
+            assert turn.shopkeeper is not None
+            turn.roles = await roles.of(turn.tx, shopkeeper_id=turn.shopkeeper.id)
+            if Role.ADMIN in turn.roles:
+                return await self.admin.press(turn, reply)
         if reply.ref == CONTACT_REF:
             return await self.tickets.press(turn, reply)
         if reply.ref is None and reply.text:

@@ -17,7 +17,7 @@ from typing import Any
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from recording import CHAT, recorder, say, texts_of
+from recording import CHAT, handle, recorder, say, texts_of
 
 from bot import cli
 from bot import exports as cli_exports
@@ -29,6 +29,7 @@ from flows.texts import Texts
 from handlers.admin import AdminDesk
 from handlers.export_files import ExportRequest, produce
 from handlers.export_tables import TABLES, Pseudonyms
+from handlers.inbound import Inbound
 from handlers.turn import Turn
 from storage import audit, roles, shopkeepers
 from storage.exports import Filters
@@ -308,6 +309,19 @@ async def test_an_admin_gets_the_file_and_the_export_is_audited(
             for e in done] == [(f"{CHAT}:admin", "export", ["answers"], "csv", "chat"),
                                (f"{CHAT}:admin", "export", ["users"], "xlsx", "chat")]
     assert done[1].detail["rows"] == 3 and done[1].detail["pseudonymized"] is False
+
+
+async def test_the_buttons_go_through_the_dispatcher_for_admins_only(people: App) -> None:
+    [asked] = await say(people, "/export", "admin")
+    [fmt] = await handle(people, Inbound(CHAT, "admin", press="p1",
+                                         reply=Reply(choice="users", ref=asked.ref)))
+    assert fmt.ref == "export.users"
+    [sent] = await handle(people, Inbound(CHAT, "admin", press="p2",
+                                          reply=Reply(choice="csv", ref=fmt.ref)))
+    assert sent.document is not None and sent.document.data.startswith(b"\xef\xbb\xbf")
+    [stale] = await handle(people, Inbound(CHAT, "u2", press="p3",
+                                           reply=Reply(choice="csv", ref=fmt.ref)))
+    assert stale.document is None and "oudere vraag" in stale.text
 
 
 async def test_the_command_line_exports_audits_and_lists_the_trail(
