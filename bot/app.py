@@ -27,11 +27,15 @@ from handlers.coaching import CoachingChat
 from handlers.composer import BroadcastComposer, Labels
 from handlers.dispatcher import Dispatcher
 from handlers.flow_versions import FlowVersions
+from handlers.grounding import Prompts
+from handlers.language_model import LanguageModel
 from handlers.nudges import Nudges
+from handlers.questions import QuestionsChat
 from handlers.shopkeeper import ShopkeeperChat
 from storage import inbox, roles, shopkeepers
 from storage.database import Database
 from storage.tables import Role, utcnow
+from storage.tip_search import TipSearch
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +133,16 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     composer = BroadcastComposer(
         texts, places, Labels.from_flows(flows.latest("onboarding"), flows.latest("assessment")),
         settings.schedule.hours, clock=clock)
-    dispatcher = Dispatcher(db, texts, ShopkeeperChat(flows, Engine(texts), texts, coaching),
+    model = LanguageModel(settings.llm)
+    questions = QuestionsChat(db, texts, Prompts.load(flows_dir / "prompts"), library,
+                              TipSearch(library), model, flows.latest("assessment"), sender,
+                              clock=clock)
+    dispatcher = Dispatcher(db, texts, ShopkeeperChat(flows, Engine(texts), texts, coaching,
+                                                      questions),
                             CoachDesk(texts, composer), AdminDesk(texts), sender)
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
                     name=sender.id, clock=clock)
     sending = Broadcasts(db, texts, places, settings.schedule.hours, sender, clock=clock)
     return App(settings, db, texts, dispatcher, sender,
                Inbox(db, dispatcher, concurrency=settings.concurrent_updates), painter,
-               AsyncIOScheduler(timezone="UTC"), nudges, sending)
+               AsyncIOScheduler(timezone="UTC"), nudges, sending, closers=[model.close])
