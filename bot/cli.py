@@ -8,6 +8,7 @@
     kiss-coach roles invite coach --bot KissCoachBot   # a one-time link to the role
     kiss-coach tips preview --user telegram:123456   # the person's next 5 tips, and when
     kiss-coach broadcast send --text "…" --segment municipality=Kortrijk   # also: status, cancel
+    kiss-coach llm usage      # questions and tokens this month, and the budget left
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from flows.tips import load_tips
 from handlers.admin import invite_link
 from handlers.broadcasts import Broadcasts
 from handlers.nudges import upcoming_tips
-from storage import coaching, due, invites, roles, shopkeepers
+from storage import coaching, due, invites, questions, roles, shopkeepers
 from storage.database import Database, head_revision
 from storage.sqlite_guard import AlreadyServingError
 from storage.tables import DueKind, Role
@@ -160,6 +161,11 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("id", type=int)
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(func=_broadcast_delete)
+
+    llm = commands.add_parser("llm", help="the language model answering questions")
+    llm.add_subparsers(required=True, metavar="ACTION").add_parser(
+        "usage", help="questions and tokens this month, and the budget left").set_defaults(
+        func=_llm_usage)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
@@ -482,3 +488,28 @@ def _broadcast_delete(args: argparse.Namespace, settings: Settings) -> int:
             return 0
 
     return asyncio.run(delete())
+
+
+def _llm_usage(args: argparse.Namespace, settings: Settings) -> int:
+    """This month's questions (Brussels time), how they were answered, the tokens spent and
+    what is left of the monthly budget."""
+    async def usage() -> str:
+        now = datetime.now(BRUSSELS)
+        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        async with _database(settings) as db, db.transaction() as tx:
+            spent = await questions.usage(tx, since=month)
+        llm = settings.llm
+        model = llm.model if llm.api_key else "none (OPENAI_API_KEY not set: tips only)"
+        left = max(llm.monthly_tokens - spent.tokens, 0)
+        return "\n".join([
+            f"month            {month:%Y-%m} (since {month:%Y-%m-%d %H:%M %Z})",
+            f"model            {model}",
+            f"questions        {spent.questions} ({spent.by_ai} by the model, "
+            f"{spent.by_tips} from the tips, {spent.coach_requests} asked for a coach)",
+            f"tokens           {spent.tokens} ({spent.prompt_tokens} prompt, "
+            f"{spent.completion_tokens} completion)",
+            f"budget left      {left} of {llm.monthly_tokens}",
+            f"daily quota      {llm.daily_questions} questions per person"])
+
+    print(asyncio.run(usage()))
+    return 0
