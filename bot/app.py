@@ -130,12 +130,11 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     sender = OutboxSender(db, {}, {}, painter, texts, settings.delivery)
     coaching = CoachingChat(texts, library, settings.schedule, clock=clock)
     places = gazetteer()
-    composer = BroadcastComposer(
-        texts, places, Labels.from_flows(flows.latest("onboarding"), flows.latest("assessment")),
-        settings.schedule.hours, clock=clock)
+    labels = Labels.from_flows(flows.latest("onboarding"), flows.latest("assessment"))
+    composer = BroadcastComposer(texts, places, labels, settings.schedule.hours, clock=clock)
     model = LanguageModel(settings.llm)
     questions = QuestionsChat(db, texts, Prompts.load(flows_dir / "prompts"), library,
-                              TipSearch(library), model, flows.latest("assessment"), sender,
+                              TipSearch(library), model, labels, sender,
                               clock=clock)
     dispatcher = Dispatcher(db, texts, ShopkeeperChat(flows, Engine(texts), texts, coaching,
                                                       questions),

@@ -18,13 +18,12 @@ from datetime import datetime, time
 
 from openai.types.chat import ChatCompletionMessageParam
 
-from flows import report
-from flows.definition import Flow
 from flows.messages import Button, Outbound, Reply
 from flows.texts import Texts
 from flows.timing import BRUSSELS
 from flows.tips import Tip, TipLibrary
 from handlers.coaching import payload
+from handlers.composer import Labels
 from handlers.grounding import Facts, Prompts
 from handlers.language_model import Completion, LanguageModel, ModelUnavailableError
 from handlers.nudges import Waker
@@ -59,13 +58,13 @@ class QuestionsChat:
         library: The tip library (texts of the tips a person had and found).
         search: Finds the tips that answer a question.
         model: The language model (unconfigured: every answer comes from the tips).
-        assessment: The assessment flow (theme names).
+        labels: Shop types and theme names per language (what the model is told).
         sender: Woken when an answer is queued.
         clock: The current time (tests move it).
     """
 
     def __init__(self, db: Database, texts: Texts, prompts: Prompts, library: TipLibrary,
-                 search: TipSearch, model: LanguageModel, assessment: Flow, sender: Waker, *,
+                 search: TipSearch, model: LanguageModel, labels: Labels, sender: Waker, *,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.texts = texts
@@ -73,7 +72,7 @@ class QuestionsChat:
         self.library = library
         self.search = search
         self.model = model
-        self.assessment = assessment
+        self.labels = labels
         self.sender = sender
         self.clock = clock
 
@@ -209,12 +208,13 @@ class QuestionsChat:
         assert turn.shopkeeper is not None
         person = turn.shopkeeper
         latest = await runs.latest_result(turn.tx, shopkeeper_id=person.id)
-        names = report.theme_names(self.assessment, turn.lang)
+        names = {theme: name[turn.lang] for theme, name in self.labels.themes.items()}
+        shop_type = self.labels.shop_types.get(person.shop_type or "", {}).get(turn.lang)
         scores = {names.get(theme, theme): value
                   for theme, value in (latest.scores if latest else {}).items()}
         focus = [names.get(theme, theme) for theme in (latest.focus or [])] if latest else []
         had = await coaching.history(turn.tx, shopkeeper_id=person.id)
-        return Facts(person.shop_type, person.municipality, scores, focus,
+        return Facts(shop_type or person.shop_type, person.municipality, scores, focus,
                      [(sent.tip_id, sent.outcome) for sent in had],
                      await questions.open_commitment(turn.tx, shopkeeper_id=person.id))
 
