@@ -101,12 +101,13 @@ class QuestionsChat:
         now = self.clock()
         settings = self.model.settings
         found = self.search.find(question, lang, shop_type=person.shop_type, limit=TIPS_FOUND)
-        asked = await questions.asked_since(turn.tx, shopkeeper_id=person.id,
-                                            since=_day_start(now))
-        note: str | None = None
-        if asked >= settings.daily_questions:
+        note: str | None = None  # why the model is not asked, when it is there
+        if not self.model.configured:
+            pass
+        elif await questions.asked_since(turn.tx, shopkeeper_id=person.id,
+                                         since=_day_start(now)) >= settings.daily_questions:
             note = say(lang, "question_quota_reached", limit=settings.daily_questions)
-        elif self.model.configured and await questions.tokens_since(
+        elif await questions.tokens_since(
                 turn.tx, since=_month_start(now)) >= settings.monthly_tokens:
             note = say(lang, "question_budget_spent")
         if note is not None or not self.model.configured:
