@@ -27,14 +27,18 @@ from handlers.coaching import CoachingChat
 from handlers.composer import BroadcastComposer, Labels
 from handlers.dispatcher import Dispatcher
 from handlers.flow_versions import FlowVersions
+from handlers.grounding import Prompts
+from handlers.language_model import LanguageModel
 from handlers.nudges import Nudges
 from handlers.privacy import PrivacyChat
+from handlers.questions import QuestionsChat
 from handlers.retention import Retention
 from handlers.shopkeeper import CONSENT_VERSION, ShopkeeperChat
 from handlers.tickets import Tickets
 from storage import inbox, roles, shopkeepers
 from storage.database import Database
 from storage.tables import Role, utcnow
+from storage.tip_search import TipSearch
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +140,15 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     places = gazetteer()
     labels = Labels.from_flows(flows.latest("onboarding"), flows.latest("assessment"))
     composer = BroadcastComposer(texts, places, labels, settings.schedule.hours, clock=clock)
-    desk = CoachDesk(texts, composer, Tickets(texts, labels, sender, clock=clock))
+    tickets = Tickets(texts, labels, sender, clock=clock)
+    model = LanguageModel(settings.llm)
+    questions = QuestionsChat(db, texts, Prompts.load(flows_dir / "prompts"), library,
+                              TipSearch(library), model, labels, sender, tickets=tickets,
+                              clock=clock)
     dispatcher = Dispatcher(db, texts,
-                            ShopkeeperChat(flows, Engine(texts), texts, coaching, privacy),
-                            desk, AdminDesk(texts), sender)
+                            ShopkeeperChat(flows, Engine(texts), texts, coaching, privacy,
+                                           questions),
+                            CoachDesk(texts, composer, tickets), AdminDesk(texts), sender)
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
                     name=sender.id, clock=clock)
     sending = Broadcasts(db, texts, places, settings.schedule.hours, sender, clock=clock)
@@ -147,4 +156,5 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
                           clock=clock)
     return App(settings, db, texts, dispatcher, sender,
                Inbox(db, dispatcher, concurrency=settings.concurrent_updates), painter,
-               AsyncIOScheduler(timezone="UTC"), nudges, sending, retention)
+               AsyncIOScheduler(timezone="UTC"), nudges, sending, retention,
+               closers=[model.close])

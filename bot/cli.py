@@ -11,6 +11,9 @@
     kiss-coach stats          # the funnel and average scores per municipality, k-anonymous
     kiss-coach export --what answers --format xlsx   # also: --since, --pseudonymize, …
     kiss-coach audit --since 2026-11-01   # who exported or changed what
+
+
+    kiss-coach llm usage      # questions and tokens this month, and the budget left
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from handlers.admin import invite_link
 from handlers.broadcasts import Broadcasts
 from handlers.nudges import upcoming_tips
 from handlers.stats import Report, StatsView
-from storage import coaching, due, invites, roles, shopkeepers
+from storage import coaching, due, invites, questions, roles, shopkeepers
 from storage.database import Database, head_revision
 from storage.sqlite_guard import AlreadyServingError
 from storage.tables import DueKind, Role
@@ -171,6 +174,12 @@ def _parser() -> argparse.ArgumentParser:
                       "arrondissement and shop type (groups under 5 shops folded)"))
 
     exports.add_commands(commands, actor=lambda: f"cli:{_login()}")
+
+
+    llm = commands.add_parser("llm", help="the language model answering questions")
+    llm.add_subparsers(required=True, metavar="ACTION").add_parser(
+        "usage", help="questions and tokens this month, and the budget left").set_defaults(
+        func=_llm_usage)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
@@ -525,4 +534,29 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
                                      basis=args.basis, cross=args.cross)
 
     print(view.table(asyncio.run(gather()), args.lang))
+    return 0
+
+
+def _llm_usage(args: argparse.Namespace, settings: Settings) -> int:
+    """This month's questions (Brussels time), how they were answered, the tokens spent and
+    what is left of the monthly budget."""
+    async def usage() -> str:
+        now = datetime.now(BRUSSELS)
+        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        async with _database(settings) as db, db.transaction() as tx:
+            spent = await questions.usage(tx, since=month)
+        llm = settings.llm
+        model = llm.model if llm.api_key else "none (OPENAI_API_KEY not set: tips only)"
+        left = max(llm.monthly_tokens - spent.tokens, 0)
+        return "\n".join([
+            f"month            {month:%Y-%m} (since {month:%Y-%m-%d %H:%M %Z})",
+            f"model            {model}",
+            f"questions        {spent.questions} ({spent.by_ai} by the model, "
+            f"{spent.by_tips} from the tips, {spent.coach_requests} asked for a coach)",
+            f"tokens           {spent.tokens} ({spent.prompt_tokens} prompt, "
+            f"{spent.completion_tokens} completion)",
+            f"budget left      {left} of {llm.monthly_tokens}",
+            f"daily quota      {llm.daily_questions} questions per person"])
+
+    print(asyncio.run(usage()))
     return 0

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.delivery.sender import DeliverySettings
 from flows.timing import SendingHours, parse_duration
+from handlers.language_model import ModelSettings
 from handlers.privacy import Privacy
 from handlers.schedule import Schedule
 
@@ -47,6 +48,10 @@ class Settings:
     admin_ids: frozenset[str] = frozenset()
     schedule: Schedule = field(default_factory=Schedule)
     privacy: Privacy = field(default_factory=Privacy)
+
+
+    #: The language model answering questions (``[llm]``); without a key: tips only.
+    llm: ModelSettings = field(default_factory=ModelSettings)
 
     @classmethod
     def load(cls, path: Path | None = None,
@@ -113,6 +118,9 @@ class Settings:
             telegram_rate=rates[0], telegram_paid_rate=rates[1], chat_rate=rates[2],
             chat_burst=chat_burst, delivery=delivery, admin_ids=admin_ids, schedule=schedule,
             privacy=privacy,
+
+
+            llm=_llm(value, env, path),
         )
 
 
@@ -187,3 +195,20 @@ def _flag(text: str) -> bool:
     if text.lower() in ("false", "0", "no", ""):
         return False
     raise ValueError(f"{text!r} is not true or false")
+
+
+def _llm(value: Lookup, env: Mapping[str, str], path: Path) -> ModelSettings:
+    """``[llm]``: the model, its limits and the costs; the key from the environment only."""
+    try:
+        return ModelSettings(
+            api_key=env.get("OPENAI_API_KEY") or None,
+            base_url=value("llm", "base_url", "OPENAI_BASE_URL"),
+            model=value("llm", "model", "KISS_LLM_MODEL"),
+            timeout_seconds=float(value("llm", "timeout_seconds", "KISS_LLM_TIMEOUT_SECONDS")),
+            max_retries=int(value("llm", "max_retries", "KISS_LLM_MAX_RETRIES")),
+            max_answer_tokens=int(value("llm", "max_answer_tokens",
+                                        "KISS_LLM_MAX_ANSWER_TOKENS")),
+            daily_questions=int(value("llm", "daily_questions", "KISS_LLM_DAILY_QUESTIONS")),
+            monthly_tokens=int(value("llm", "monthly_tokens", "KISS_LLM_MONTHLY_TOKENS")))
+    except ValueError as exc:
+        raise ConfigError(f"{path} [llm]: {exc}") from None

@@ -19,6 +19,7 @@ from flows.texts import Texts
 from handlers.coaching import REASSESS_REF, RESUME_REF, CoachingChat, Latest
 from handlers.flow_versions import FlowVersions
 from handlers.privacy import KEEP_REF, PrivacyChat
+from handlers.questions import QuestionsChat
 from handlers.turn import Turn
 from storage import due, invites, outbox, runs, shopkeepers
 from storage.records import ResultRecord, RunRecord
@@ -42,12 +43,15 @@ class ShopkeeperChat:
     """
 
     def __init__(self, flows: FlowVersions, engine: Engine, texts: Texts,
-                 coaching: CoachingChat, privacy: PrivacyChat) -> None:
+                 coaching: CoachingChat, privacy: PrivacyChat,
+                 questions: QuestionsChat | None = None) -> None:
         self.flows = flows
         self.engine = engine
         self.texts = texts
         self.coaching = coaching
         self.privacy = privacy
+        #: Answers questions typed outside the check (None: they get a pointer to /help).
+        self.questions = questions
 
     # -- commands -----------------------------------------------------------------------
 
@@ -82,7 +86,9 @@ class ShopkeeperChat:
                 return await self.coaching.tips(turn, has_result=latest is not None)
             case "progress" if _consented(turn):
                 return await self.coaching.progress(turn, self.flows.latest(ASSESSMENT))
-            case "tips" | "progress":
+            case "ask" if _consented(turn) and self.questions is not None:
+                return await self.questions.command(turn, argument)
+            case "tips" | "progress" | "ask":
                 return await self._start(turn)
             case "restart":
                 if not _consented(turn):
@@ -181,11 +187,17 @@ class ShopkeeperChat:
             return await self._set_language(turn, reply.choice or "")
         if reply.ref is not None and (reply.ref == RESUME_REF or CoachingChat.owns(reply.ref)):
             return await self._coaching_press(turn, reply)
+        if reply.ref is not None and self.questions and QuestionsChat.owns(reply.ref):
+            if not _consented(turn):
+                return await self._stale(turn)
+            return await self.questions.press(turn, reply)
         if turn.run is None:
             if reply.ref is not None:
                 return await self._stale(turn)
             if not _consented(turn):
                 return await self._begin(turn, ONBOARDING)
+            if self.questions is not None:  # free text outside the check is a question
+                return await self.questions.ask(turn, reply.text or "")
             return [Outbound(self.texts.get(turn.lang, "unexpected_text"))]
         if reply.ref is not None:
             run_id, _, seq = reply.ref.partition(".")

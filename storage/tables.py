@@ -511,6 +511,40 @@ class Invite(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
 
 
+
+class QuestionSource(StrEnum):
+    AI = "ai"  # the language model answered
+    TIPS = "tips"  # found in the tip library (no model, its failure, budget or quota)
+
+
+class QuestionStatus(StrEnum):
+    ASKED = "asked"  # recorded; the answer is on its way
+    ANSWERED = "answered"
+    COACH_REQUESTED = "coach_requested"  # "Spreek met een coach" pressed under the answer
+
+
+class Question(SQLModel, table=True):
+    """A shopkeeper's question to the coach, its answer and what the answer cost.
+
+    Personal data: it goes with the person (``ondelete CASCADE``)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"), index=True,
+                            nullable=False))
+    asked_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime(), index=True)
+    text: str = Field(sa_type=sa.Text)
+    answer: str | None = Field(default=None, sa_type=sa.Text)
+    source: str | None = Field(default=None, max_length=10)
+    model: str | None = Field(default=None, max_length=80)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    answered_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+    status: str = Field(default=QuestionStatus.ASKED, max_length=20)
+    #: The one-time notice that answers come from an AI went with this question.
+    ai_notice: bool = False
+
+
 # The Core tables behind the classes, for the storage functions' explicit statements
 # (SQLModel types ``__table__`` loosely, hence the one cast here).
 SHOPKEEPER: sa.Table = Shopkeeper.__table__  # type: ignore[attr-defined]
@@ -583,3 +617,6 @@ class TicketMessage(SQLModel, table=True):
 
 TICKET: sa.Table = Ticket.__table__  # type: ignore[attr-defined]
 TICKET_MESSAGE: sa.Table = TicketMessage.__table__  # type: ignore[attr-defined]
+
+
+QUESTION: sa.Table = Question.__table__  # type: ignore[attr-defined]

@@ -148,7 +148,8 @@ async def test_commands_are_registered_per_language(bot: TelegramBot,
                   for (scope, lang), commands in emulator.commands.items()}
     assert set(registered) == {"", "nl", "en", "fr"}
     assert registered["fr"] == ["start", "help", "results", "tips", "progress", "restart",
-                                "coach", "language", "privacy", "mydata", "delete", "stop"]
+                                "ask", "coach", "language", "privacy", "mydata", "delete",
+                                "stop"]
     assert descriptions_of(emulator, "nl")["delete"] == "Wis al mijn gegevens"
     descriptions = {(lang, c["command"]): c["description"]
                     for (scope, lang), commands in emulator.commands.items() for c in commands}

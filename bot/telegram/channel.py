@@ -52,8 +52,8 @@ from storage.tables import Role
 log = logging.getLogger(__name__)
 
 #: Commands in the shopkeeper's menu, in this order; descriptions come from the texts.
-SHOPKEEPER_COMMANDS = ("start", "help", "results", "tips", "progress", "restart", "coach",
-                       "language", "privacy", "mydata", "delete", "stop")
+SHOPKEEPER_COMMANDS = ("start", "help", "results", "tips", "progress", "restart", "ask",
+                       "coach", "language", "privacy", "mydata", "delete", "stop")
 ROLE_COMMANDS = {Role.COACH: CoachDesk.COMMANDS, Role.ADMIN: AdminDesk.COMMANDS}
 
 # ``Bot.send_message`` and ``edit_message_text`` turn every response into a full Message

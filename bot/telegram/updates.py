@@ -19,7 +19,7 @@ from bot.telegram import render
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.formatting import entities_to_html
 from flows.messages import Reply
-from handlers.dispatcher import Handled
+from handlers.dispatcher import After, Handled
 from handlers.inbound import Inbound
 from storage.inbox import Received
 
@@ -110,7 +110,8 @@ class Reader:
             command = word.split("@", 1)[0].lower()
             return Interpreted(Inbound(CHANNEL, chat_id, command=command,
                                        argument=argument.strip(), language_hint=hint,
-                                       display_name=_name(message.get("from"))))
+                                       display_name=_name(message.get("from"))),
+                               self._typing(chat_id))
         photo = _photo(message.get("photo"))
         if photo is not None:  # a caption is the photo's text (a coach's broadcast)
             text = clean(message["caption"]) if isinstance(message.get("caption"), str) else ""
@@ -118,7 +119,17 @@ class Reader:
         # Stickers, voice notes get Reply(text=""): the conversation asks for text kindly.
         return Interpreted(Inbound(CHANNEL, chat_id, reply=Reply(
             text=text, photo=photo, formatted=entities_to_html(text, entities)),
-            language_hint=hint))
+            language_hint=hint), self._typing(chat_id))
+
+    def _typing(self, chat_id: str) -> After:
+        """Shows "typing…" while the turn's slow work (a question to the language model)
+        runs after it; the answer that follows ends it."""
+        async def after(handled: Handled) -> None:
+            if handled.afterwards:
+                await _cosmetic(self.channel.bot.send_chat_action(int(chat_id), "typing"),
+                                "show typing", chat_id)
+
+        return after
 
     def _press(self, query: dict[str, Any]) -> Interpreted:
         press = _field(query, "id", str)
