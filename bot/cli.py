@@ -309,7 +309,8 @@ def _roles_change(args: argparse.Namespace, settings: Settings) -> int:
             if args.action == "grant":
                 return await roles.grant(tx, shopkeeper_id=person.id, role=Role(args.role),
                                          by=f"cli:{_login()}")
-            return await roles.revoke(tx, shopkeeper_id=person.id, role=Role(args.role))
+            return await roles.revoke(tx, shopkeeper_id=person.id, role=Role(args.role),
+                                      by=f"cli:{_login()}")
 
     changed = asyncio.run(change())
     done = "granted to" if args.action == "grant" else "revoked from"

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import audit
 from storage.tables import IDENTITY, MENU_SYNC, PERSON_ROLE, SHOPKEEPER, Role, utcnow
 
 
@@ -18,7 +19,8 @@ async def of(tx: AsyncConnection, *, shopkeeper_id: int) -> frozenset[Role]:
 
 
 async def grant(tx: AsyncConnection, *, shopkeeper_id: int, role: Role, by: str) -> bool:
-    """Grant ``role``; False when the person had it already. Their menu is set again."""
+    """Grant ``role`` (``by`` whom, written to the audit trail); False when the person had it
+    already. Their menu is set again."""
     insert = postgresql.insert if tx.dialect.name == "postgresql" else sqlite.insert
     result = await tx.execute(
         insert(PERSON_ROLE).values(shopkeeper_id=shopkeeper_id, role=role, granted_by=by[:80],
@@ -27,16 +29,22 @@ async def grant(tx: AsyncConnection, *, shopkeeper_id: int, role: Role, by: str)
     granted = result.first() is not None
     if granted:
         await _request_menu(tx, shopkeeper_id)
+        await audit.record(tx, actor=by, action="role_grant",
+                           detail={"role": str(role), "shopkeeper": shopkeeper_id})
     return granted
 
 
-async def revoke(tx: AsyncConnection, *, shopkeeper_id: int, role: Role) -> bool:
-    """Take ``role`` away; False when the person did not have it."""
+async def revoke(tx: AsyncConnection, *, shopkeeper_id: int, role: Role,
+                 by: str = "unknown") -> bool:
+    """Take ``role`` away (``by`` whom, for the audit trail); False when the person did not
+    have it."""
     result = await tx.execute(sa.delete(PERSON_ROLE).where(
         PERSON_ROLE.c.shopkeeper_id == shopkeeper_id, PERSON_ROLE.c.role == role))
     revoked = bool(result.rowcount)
     if revoked:
         await _request_menu(tx, shopkeeper_id)
+        await audit.record(tx, actor=by, action="role_revoke",
+                           detail={"role": str(role), "shopkeeper": shopkeeper_id})
     return revoked
 
 

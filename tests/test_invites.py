@@ -20,7 +20,7 @@ from bot.config import Settings
 from flows.definition import LANGUAGES
 from flows.texts import Texts
 from handlers.admin import AdminDesk
-from storage import invites, roles, shopkeepers
+from storage import audit, invites, roles, shopkeepers
 from storage.database import Database
 from storage.tables import INVITE, PERSON_ROLE, Role, utcnow
 
@@ -207,3 +207,17 @@ def test_the_texts_exist_in_every_language(texts: Texts) -> None:
         for key in keys:
             assert texts.get(lang, key, role="x", link="y", start="z").strip(), (lang, key)
         assert "/invite" in texts.get(lang, "help_admin"), lang
+
+
+async def test_every_role_change_is_in_the_audit_trail(app: App) -> None:
+    async with app.db.transaction() as tx:
+        person, _ = await shopkeepers.find_or_create(tx, channel=CHAT, external_id="an",
+                                                     language="nl")
+        assert await roles.grant(tx, shopkeeper_id=person.id, role=Role.COACH, by="cli:jan")
+        assert not await roles.grant(tx, shopkeeper_id=person.id, role=Role.COACH,
+                                     by="cli:jan")  # nothing changed: nothing logged
+        assert await roles.revoke(tx, shopkeeper_id=person.id, role=Role.COACH, by="cli:els")
+        logged = [(e.actor, e.action, e.detail) for e in await audit.entries(tx)
+                  if e.detail.get("shopkeeper") == person.id]
+    assert logged == [("cli:jan", "role_grant", {"role": "coach", "shopkeeper": person.id}),
+                      ("cli:els", "role_revoke", {"role": "coach", "shopkeeper": person.id})]
