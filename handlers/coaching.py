@@ -120,12 +120,14 @@ class CoachingChat:
                        at=self.schedule.reassess(now, moment))
         await due.cancel(turn.tx, shopkeeper_id=person, kinds=[DueKind.REMINDER])
         if plan is None:
-            return [self._plan_offer(turn.lang), self._contact_offer(turn.lang)]
+            # The plan last: where a channel numbers the answers (the terminal, later
+            # WhatsApp), a typed number answers the last question asked.
+            return [self._contact_offer(turn.lang), self._plan_offer(turn.lang)]
         if plan.cadence != Cadence.OFF:  # a new result: tips follow it from now on
             await due.plan(turn.tx, shopkeeper_id=person, kind=DueKind.TIP,
                            at=self.schedule.first_tip(now, moment))
-        return [*self._commit_offer(turn.lang, result, flow, result_id),
-                self._contact_offer(turn.lang)]
+        return [self._contact_offer(turn.lang),
+                *self._commit_offer(turn.lang, result, flow, result_id)]
 
     def _contact_offer(self, lang: str) -> Outbound:
         """"May a coach of KERNpunt contact you?" (see :mod:`handlers.tickets`)."""
