@@ -28,7 +28,7 @@ from handlers.grounding import Prompts
 from handlers.inbound import Inbound
 from handlers.language_model import ModelSettings
 from handlers.questions import LONGEST_QUESTION
-from storage import questions, runs, shopkeepers
+from storage import questions, runs, shopkeepers, tickets
 from storage.database import Database
 from storage.tables import QUESTION, SHOPKEEPER, QuestionSource, utcnow
 from storage.tip_search import TipSearch
@@ -367,9 +367,12 @@ async def test_talk_to_a_coach_is_recorded_for_the_asker_only(app: App) -> None:
     [stale] = await app_press(app, "u2", answer.ref)
     assert stale.notice
     [noted] = await app_press(app, "u1", answer.ref)
-    assert noted.text.startswith("Genoteerd! Een coach van KERNpunt")
+    assert noted.text.startswith("👍 Doorgegeven! Een coach van KERNpunt")
     [row] = await rows(app)
     assert row["status"] == "coach_requested"
+    async with app.db.transaction() as tx:  # a ticket for the coaches, with the question
+        [ticket] = await tickets.active(tx, now=utcnow())
+    assert ticket.question == REVIEWS
 
 
 async def app_press(app: App, user: str, ref: str) -> list[Outbound]:

@@ -51,7 +51,7 @@ async def test_a_question_after_the_check_gets_typing_a_labelled_answer_and_a_co
                 assert ai.requests[0]["messages"][-1]["content"] == (
                     "Hoe krijg ik meer Google-reviews?")
                 press(emulator, answer, "💬 Spreek met een coach")
-                await settle(emulator, says("Genoteerd! Een coach van KERNpunt"))
+                await settle(emulator, says("Doorgegeven! Een coach van KERNpunt"))
         finally:
             await app.close()
         refused = [e for e in emulator.errors if not e.get("injected")]
