@@ -3,6 +3,7 @@ PostgreSQL too when ``KISS_TEST_POSTGRES_URL`` names a server)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -51,11 +52,14 @@ def _backends() -> list[str]:
 
 @pytest.fixture(params=_backends())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database that exists for this test only."""
+    """A URL of a database that exists for this test only: an empty SQLite file, or on
+    PostgreSQL a copy of one migrated once per session (migrating each test's database
+    took most of the suite's time; the bot's own ``upgrade`` then finds nothing to do).
+    ``postgres_url`` gives a truly empty PostgreSQL database."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'kiss.sqlite3'}"
         return
-    yield from _postgres_database()
+    yield from _postgres_database(template=_migrated_template())
 
 
 @pytest.fixture
@@ -66,16 +70,59 @@ def postgres_url() -> Iterator[str]:
     yield from _postgres_database()
 
 
-def _postgres_database() -> Iterator[str]:
+_TEMPLATE: list[str] = []  # the session's migrated PostgreSQL database, once made
+
+
+def _admin() -> sa.Engine:
     assert POSTGRES_URL is not None
-    admin = sa.create_engine(sa.make_url(POSTGRES_URL).set(drivername="postgresql+psycopg"),
-                             isolation_level="AUTOCOMMIT")
+    return sa.create_engine(sa.make_url(POSTGRES_URL).set(drivername="postgresql+psycopg"),
+                            isolation_level="AUTOCOMMIT")
+
+
+def _url_of(name: str) -> str:
+    assert POSTGRES_URL is not None
+    return sa.make_url(POSTGRES_URL).set(drivername="postgresql+psycopg",
+                                         database=name).render_as_string(hide_password=False)
+
+
+def _migrated_template() -> str:
+    """A database with every migration applied, made on first use and dropped when the
+    session ends (``pytest_sessionfinish``)."""
+    if not _TEMPLATE:
+        name = f"kiss_template_{uuid.uuid4().hex[:12]}"
+        admin = _admin()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        _TEMPLATE.append(name)
+
+        async def migrate() -> None:
+            db = Database(_url_of(name))
+            try:
+                await db.upgrade()
+            finally:
+                await db.close()
+
+        asyncio.run(migrate())
+    return _TEMPLATE[0]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _TEMPLATE:
+        admin = _admin()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{_TEMPLATE[0]}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _postgres_database(template: str | None = None) -> Iterator[str]:
+    admin = _admin()
     name = f"kiss_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
     try:
-        yield sa.make_url(POSTGRES_URL).set(drivername="postgresql+psycopg",
-                                            database=name).render_as_string(hide_password=False)
+        yield _url_of(name)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
