@@ -197,11 +197,12 @@ def _chat_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.telegram_token:
-        from bot.telegram import run_telegram  # only pulled in when it is used
+    from bot import serve  # only pulled in when it is used
 
-        return run_telegram(settings, replace_webhook=args.replace_webhook)
-    log.info("TELEGRAM_BOT_TOKEN is not set: starting the terminal chat")
+    if serve.configured(settings):
+        return serve.run(settings, replace_webhook=args.replace_webhook)
+    log.info("no channel is configured (TELEGRAM_BOT_TOKEN is not set): "
+             "starting the terminal chat")
     return _chat(args, settings)
 
 

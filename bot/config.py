@@ -36,7 +36,8 @@ class Settings:
     log_level: str
     telegram_token: str | None = field(default=None, repr=False)  # secret: kept out of repr
     webhook_url: str = ""
-    webhook_listen: str = "127.0.0.1:8443"
+    #: Where the bot's one web server listens (webhooks, dashboard, health).
+    http_listen: str = "127.0.0.1:8080"
     webhook_secret: str | None = field(default=None, repr=False)  # secret
     concurrent_updates: int = 256
     telegram_rate: float = 25.0
@@ -112,7 +113,9 @@ class Settings:
             log_level=value("logging", "level", "KISS_LOG_LEVEL").upper(),
             telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
             webhook_url=webhook_url,
-            webhook_listen=value("telegram", "webhook_listen", "KISS_WEBHOOK_LISTEN"),
+            # KISS_WEBHOOK_LISTEN: its name before the server served more than Telegram.
+            http_listen=(env.get("KISS_HTTP_LISTEN") or env.get("KISS_WEBHOOK_LISTEN")
+                         or value("http", "listen", "KISS_HTTP_LISTEN")),
             webhook_secret=webhook_secret,
             concurrent_updates=concurrent,
             telegram_rate=rates[0], telegram_paid_rate=rates[1], chat_rate=rates[2],

@@ -26,6 +26,14 @@ def test_environment_overrides_and_the_token_stays_out_of_repr() -> None:
     assert "SECRET" not in repr(settings)
 
 
+def test_one_web_server_listens_where_told_and_the_old_webhook_name_still_works() -> None:
+    assert Settings.load(environ={}).http_listen == "127.0.0.1:8080"
+    old = Settings.load(environ={"KISS_WEBHOOK_LISTEN": "127.0.0.1:8443"})
+    assert old.http_listen == "127.0.0.1:8443"
+    both = {"KISS_WEBHOOK_LISTEN": "127.0.0.1:8443", "KISS_HTTP_LISTEN": "0.0.0.0:9000"}
+    assert Settings.load(environ=both).http_listen == "0.0.0.0:9000"
+
+
 def test_a_missing_key_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[database]\nurl = "sqlite:///x"\n')

@@ -323,7 +323,7 @@ async def test_webhook_mode_checks_the_secret(settings: Settings, app: App,
                                              unused_tcp_port: int) -> None:
     url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
     hooked = telegram_settings(settings, emulator, webhook_url=url,
-                               webhook_listen=f"127.0.0.1:{unused_tcp_port}",
+                               http_listen=f"127.0.0.1:{unused_tcp_port}",
                                webhook_secret="s3cret-Token_1")
     async with TelegramBot(hooked, app):
         emulator.set_webhook_target(url, "s3cret-Token_1")
@@ -414,7 +414,7 @@ async def test_the_webhook_refuses_what_is_not_an_update(
         settings: Settings, app: App, emulator: BotAPIEmulator, unused_tcp_port: int) -> None:
     url = f"http://127.0.0.1:{unused_tcp_port}/telegram"
     hooked = telegram_settings(settings, emulator, webhook_url=url,
-                               webhook_listen=f"127.0.0.1:{unused_tcp_port}",
+                               http_listen=f"127.0.0.1:{unused_tcp_port}",
                                webhook_secret="s3cret-Token_1")
     headers = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_1"}
     emulator.register_chat(CHAT)

@@ -6,6 +6,6 @@ import os
 # friends); without it every 429 also raises a deprecation warning.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
-from bot.telegram.serve import TelegramBot, run_telegram
+from bot.telegram.serve import TelegramBot, WebhookInUse
 
-__all__ = ["TelegramBot", "run_telegram"]
+__all__ = ["TelegramBot", "WebhookInUse"]

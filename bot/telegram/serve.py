@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from urllib.parse import urlsplit
 
-from aiohttp import web
 from telegram import Bot, Update
 
 from bot import logs
-from bot.app import App, build
+from bot.app import App
 from bot.config import Settings
 from bot.delivery.limiter import RateLimiter
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.polling import Poller
 from bot.telegram.request import AiohttpRequest
 from bot.telegram.updates import CHANNEL, Reader
-from bot.telegram.webhook import webhook_app
+from bot.telegram.webhook import WEBHOOK_PATH, webhook_handler
+from bot.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +47,15 @@ class TelegramBot:
         app: The built app; its background work is started here too.
         replace_webhook: In polling mode, delete a webhook that is set (otherwise refuse:
             another deployment may be using it).
+        web: The process's web server, started by the caller after every part is mounted.
+            Without one, webhook mode starts its own on ``settings.http_listen``.
     """
 
-    def __init__(self, settings: Settings, app: App, *, replace_webhook: bool = False) -> None:
+    def __init__(self, settings: Settings, app: App, *, replace_webhook: bool = False,
+                 web: WebServer | None = None) -> None:
         self.settings = settings
+        self.web = web
+        self._own_web: WebServer | None = None
         self.app = app
         self.replace_webhook = replace_webhook
         self.bot = make_bot(settings)
@@ -63,7 +66,21 @@ class TelegramBot:
                                    chat_rate=settings.chat_rate, chat_burst=settings.chat_burst)
         base = f"{settings.telegram_api_base_url}{settings.telegram_token}"
         self.poller = Poller(base, app.inbox.receive, [str(u) for u in ALLOWED_UPDATES])
-        self._site: web.AppRunner | None = None
+        if settings.webhook_url:
+            self._mount(web or self._own())
+
+    def _own(self) -> WebServer:
+        self._own_web = WebServer(self.settings.http_listen)
+        return self._own_web
+
+    def _mount(self, server: WebServer) -> None:
+        assert self.settings.webhook_secret is not None
+        receive = webhook_handler(self.app.inbox.receive, self.settings.webhook_secret)
+        server.add_post(WEBHOOK_PATH, receive)
+        # Deployments that pointed the proxy at the public URL's own path keep working.
+        path = urlsplit(self.settings.webhook_url).path
+        if path and path != WEBHOOK_PATH:
+            server.add_post(path, receive)
 
     async def start(self) -> None:
         await self.bot.initialize()
@@ -97,13 +114,10 @@ class TelegramBot:
         self.poller.start()
 
     async def _start_webhook(self) -> None:
-        assert self.settings.webhook_secret is not None
-        host, _, port = self.settings.webhook_listen.rpartition(":")
-        path = urlsplit(self.settings.webhook_url).path or "/telegram"
-        self._site = web.AppRunner(webhook_app(self.app.inbox.receive,
-                                               self.settings.webhook_secret, path))
-        await self._site.setup()
-        await web.TCPSite(self._site, host or "127.0.0.1", int(port)).start()
+        if self._own_web is not None:
+            await self._own_web.start()
+        elif self.web is not None:
+            await self.web.start()  # the caller's too: Telegram may post as soon as it is set
         await self.bot.set_webhook(self.settings.webhook_url,
                                    secret_token=self.settings.webhook_secret,
                                    allowed_updates=[str(u) for u in ALLOWED_UPDATES])
@@ -111,9 +125,8 @@ class TelegramBot:
     async def stop(self) -> None:
         """Stop receiving; the app's close finishes what was received and sends the rest."""
         await self.poller.stop()
-        if self._site is not None:
-            await self._site.cleanup()
-            self._site = None
+        if self._own_web is not None:
+            await self._own_web.stop()
 
     async def __aenter__(self) -> TelegramBot:
         await self.start()
@@ -121,25 +134,3 @@ class TelegramBot:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-def run_telegram(settings: Settings, *, replace_webhook: bool = False) -> int:
-    """Serve until SIGINT or SIGTERM."""
-
-    async def serve() -> int:
-        app = await build(settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            async with TelegramBot(settings, app, replace_webhook=replace_webhook):
-                await stop.wait()
-        except WebhookInUse as exc:
-            log.error("%s", exc)
-            return 2
-        finally:
-            await app.close()
-        return 0
-
-    return asyncio.run(serve())

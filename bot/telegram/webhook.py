@@ -16,16 +16,19 @@ from aiohttp import web
 
 from bot.telegram.polling import Store
 from bot.telegram.updates import CHANNEL, received
+from bot.web import Handler
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105  (a header name)
-#: Telegram's updates are small; anything much larger is not from Telegram.
-MAX_BODY = 1024 * 1024
 
 
-def webhook_app(store: Store, secret: str, path: str = "/telegram") -> web.Application:
-    """An aiohttp app with one route, ``POST path``, storing each update with ``store``."""
+#: Where the bot's web server receives Telegram's updates (behind the HTTPS proxy).
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+def webhook_handler(store: Store, secret: str) -> Handler:
+    """The ``POST`` handler storing each update with ``store``."""
     expected = secret.encode("utf-8")
 
     async def receive(request: web.Request) -> web.Response:
@@ -47,6 +50,4 @@ def webhook_app(store: Store, secret: str, path: str = "/telegram") -> web.Appli
             return web.Response(status=500, text="try again")
         return web.Response(text="ok")
 
-    app = web.Application(client_max_size=MAX_BODY)
-    app.router.add_post(path, receive)
-    return app
+    return receive
