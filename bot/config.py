@@ -49,6 +49,9 @@ class Settings:
     admin_ids: frozenset[str] = frozenset()
     schedule: Schedule = field(default_factory=Schedule)
     privacy: Privacy = field(default_factory=Privacy)
+    #: Where people reach the dashboard (``KISS_PUBLIC_URL``); empty: ``http://`` + the
+    #: listen address. Login links start with it; https makes the cookie Secure.
+    public_url: str = ""
 
 
     #: The language model answering questions (``[llm]``); without a key: tips only.
@@ -121,6 +124,7 @@ class Settings:
             telegram_rate=rates[0], telegram_paid_rate=rates[1], chat_rate=rates[2],
             chat_burst=chat_burst, delivery=delivery, admin_ids=admin_ids, schedule=schedule,
             privacy=privacy,
+            public_url=value("dashboard", "public_url", "KISS_PUBLIC_URL").rstrip("/"),
 
 
             llm=_llm(value, env, path),
@@ -128,6 +132,12 @@ class Settings:
 
 
 Lookup = Callable[[str, str, str], str]
+
+
+def public_url(settings: Settings) -> str:
+    """The dashboard's address as people reach it: ``KISS_PUBLIC_URL``, else ``http://``
+    and where the web server listens."""
+    return settings.public_url or f"http://{settings.http_listen}"
 
 
 def _schedule(value: Lookup, allow_empty: Lookup, path: Path) -> Schedule:

@@ -14,7 +14,8 @@ from contextlib import AsyncExitStack
 from typing import Protocol
 
 from bot.app import App, build
-from bot.config import Settings
+from bot.config import Settings, public_url
+from bot.dashboard.site import dashboard_app
 from bot.web import WebServer
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *,
 
     app = await build(settings)
     web = WebServer(settings.http_listen)
+    web.mount("/dashboard", dashboard_app(app, public_url=public_url(settings)))
     try:
         async with AsyncExitStack() as running:
             for channel in channels(settings, app, web, replace_webhook=replace_webhook):
