@@ -49,10 +49,10 @@ class Desk:
 
 
 DESK: web.AppKey[Desk] = web.AppKey("desk", Desk)
-#: Where the middleware puts the visitor of a request (None: nobody logged in).
-VISITOR = "dashboard.visitor"
+#: Where the middleware puts the visitor of a request (absent: nobody logged in).
+VISITOR: web.RequestKey[Visitor] = web.RequestKey("visitor", Visitor)
 #: Where it puts the session token (for the CSRF token and logout).
-SESSION = "dashboard.session"
+SESSION: web.RequestKey[str] = web.RequestKey("session", str)
 #: The session cookie's name.
 COOKIE = "kiss_dashboard"
 
@@ -63,9 +63,7 @@ def desk_of(request: web.Request) -> Desk:
 
 def visitor_of(request: web.Request) -> Visitor:
     """The logged-in visitor (routes behind :func:`bot.dashboard.login.requires`)."""
-    found = request.get(VISITOR)
-    assert isinstance(found, Visitor)
-    return found
+    return request[VISITOR]
 
 
 def language_of(request: web.Request) -> str:
