@@ -14,7 +14,7 @@ from dashboard_site import Site, csrf_of, open_site, seed
 from recording import Clock, recorder, say, texts_of
 
 from bot.app import App
-from storage import audit, broadcasts, dashboard, roles, shopkeepers
+from storage import audit, broadcasts, dashboard, erasure, roles, shopkeepers
 from storage.tables import Role, utcnow
 
 
@@ -270,3 +270,17 @@ async def test_every_view_of_personal_data_and_every_download_is_audited(site: S
     async with site.app.db.transaction() as tx:
         export = [e for e in await audit.entries(tx) if e.action == "export"][-1]
     assert export.detail["rows"] == 20 and export.detail["what"] == ["users"]
+
+
+async def test_erasing_a_coach_takes_their_links_and_sessions_along(site: Site) -> None:
+    coach = await site.person("518", Role.COACH)
+    browser = await site.logged_in(coach)
+    await site.link(coach)
+    async with site.app.db.transaction() as tx:
+        counts = await erasure.erase(tx, shopkeeper_id=coach, actor="self", reason="test")
+    assert counts["dashboard_login"] == 2 and counts["dashboard_session"] == 1
+    async with site.app.db.transaction() as tx:
+        left = [(await tx.exec_driver_sql(f"SELECT count(*) FROM {table}")).scalar()
+                for table in ("dashboard_login", "dashboard_session")]
+    assert left == [0, 0]
+    assert (await browser.get("/dashboard/")).status == 401
