@@ -184,7 +184,7 @@ async def main(args: argparse.Namespace) -> None:
           f"{os.getloadavg()[2]:.2f}; bot on cpu {BOT_CPU}", flush=True)
     with scratch(args.database_url) as url:
         print(("PostgreSQL" if url.startswith("postgresql") else "SQLite"), flush=True)
-        alone, loaded, figures = await one_run(url, args)
+        _alone, loaded, figures = await one_run(url, args)
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
           f"{os.getloadavg()[2]:.2f}", flush=True)
     verdict = statistics.median(loaded.server_ms) <= 300 and figures.percentile(95) <= 100

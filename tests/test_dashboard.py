@@ -284,3 +284,22 @@ async def test_erasing_a_coach_takes_their_links_and_sessions_along(site: Site) 
                 for table in ("dashboard_login", "dashboard_session")]
     assert left == [0, 0]
     assert (await browser.get("/dashboard/")).status == 401
+
+
+async def test_the_overview_filters_on_a_period(site: Site) -> None:
+    """The seeded checks: everyone's latest 12 weeks ago; Kortrijk's six first ones 24
+    weeks ago."""
+    await seed(site.app)
+    browser = await site.logged_in(await site.person("519", Role.COACH))
+    day = (utcnow() - timedelta(weeks=20)).date().isoformat()
+    first_only = await (await browser.get(f"/dashboard/?round=t0&until={day}")).text()
+    assert "Gemiddelde score per thema (6 zaken)" in first_only
+    assert f'name="until" value="{day}"' in first_only
+    recent = await (await browser.get(f"/dashboard/?since={utcnow().date()}")).text()
+    assert 'id="too-few"' in recent
+    everything = await (await browser.get("/dashboard/?since=gisteren")).text()
+    assert "Die datum kan ik niet lezen" in everything
+    assert "Gemiddelde score per thema (19 zaken)" in everything
+    async with site.app.db.transaction() as tx:
+        views = [e.detail for e in await audit.entries(tx) if e.action == "stats"]
+    assert views[0]["until"] is not None and views[0]["basis"] == "first"

@@ -14,12 +14,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from bot.dashboard.desk import Desk, desk_of, language_of, render, say, visitor_of
 from bot.dashboard.login import requires
+from bot.exports import start_of
 from flows.insight import OTHER, Assessed, Averages, Breakdown, crosstab, whole
 from flows.report import theme_names
 from storage import insight as figures
@@ -57,9 +59,12 @@ async def overview(request: web.Request) -> web.Response:
     desk, lang = desk_of(request), language_of(request)
     chosen = request.query.get("round", "latest")
     basis = ROUNDS.get(chosen, "latest")
+    period = _period(request.query.get("since", ""), request.query.get("until", ""))
     async with desk.db.transaction() as tx:
-        report = await desk.stats.gather(tx, actor=visitor_of(request).address,
-                                         via="dashboard", basis=basis)
+        report = await desk.stats.gather(
+            tx, actor=visitor_of(request).address, via="dashboard", basis=basis,
+            since=start_of(period.since), until=start_of(
+                period.until + timedelta(days=1) if period.until else None))
     themes = [theme.id for theme in desk.stats.assessment.themes]
     names = theme_names(desk.stats.assessment, lang)
     insight = report.insight
@@ -71,7 +76,8 @@ async def overview(request: web.Request) -> web.Response:
             "dimension": breakdown.dimension, "withheld": breakdown.withheld, "rows": rows,
             "bars": [Bar(row.label, row.overall, row.shops) for row in rows]})
     return render(request, "overview.html", {
-        "round": "t0" if basis == "first" else "latest", "funnel": report.funnel,
+        "round": "t0" if basis == "first" else "latest", "period": period,
+        "funnel": report.funnel,
         "shops": insight.shops, "k": desk.stats.k,
         "theme_names": [names[t] for t in themes],
         "overall": None if overall is None else _row(say(request)("overall"), overall,
@@ -79,6 +85,28 @@ async def overview(request: web.Request) -> web.Response:
         "theme_bars": [] if overall is None else [
             Bar(names[t], whole(overall.themes[t])) for t in themes if t in overall.themes],
         "breakdowns": breakdowns})
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """The overview's period: Brussels days, both included; ``unreadable`` when a typed
+    date was not one (then that end is left open, and the page says so)."""
+
+    since: date | None = None
+    until: date | None = None
+    unreadable: bool = False
+
+
+def _period(since: str, until: str) -> Period:
+    days: list[date | None] = []
+    unreadable = False
+    for typed in (since, until):
+        try:
+            days.append(date.fromisoformat(typed) if typed.strip() else None)
+        except ValueError:
+            days.append(None)
+            unreadable = True
+    return Period(days[0], days[1], unreadable)
 
 
 @requires(Role.COACH)
