@@ -199,8 +199,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--again", type=float, default=0.05,
                         help="share of people with a second assessment (T1)")
     parser.add_argument("--views", type=int, default=20, help="overviews without load")
-    parser.add_argument("--every", type=float, default=0.25,
-                        help="seconds between overviews under load")
+    parser.add_argument("--every", type=float, default=1.0,
+                        help="seconds between overviews under load (a busy team of coaches)")
     parser.add_argument("--database-url", help="a PostgreSQL server (scratch database)")
     parser.add_argument("--load-users", type=int, default=100)
     parser.add_argument("--rate", type=float, default=50.0, help="load: updates/s offered")

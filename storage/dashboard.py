@@ -22,6 +22,7 @@ from storage.tables import (
     DASHBOARD_LOGIN,
     DASHBOARD_SESSION,
     IDENTITY,
+    RESULT,
     SHOPKEEPER,
     TICKET,
     Role,
@@ -124,6 +125,22 @@ async def forget_stale(tx: AsyncConnection, *, now: datetime) -> int:
     sessions = await tx.execute(sa.delete(DASHBOARD_SESSION).where(
         DASHBOARD_SESSION.c.seen_at <= now - IDLE))
     return int(links.rowcount) + int(sessions.rowcount)
+
+
+async def figures_version(tx: AsyncConnection) -> tuple[object, ...]:
+    """What the programme's figures are computed from, in a few numbers: how many consented
+    people and results there are, the newest result and the latest profile change. Any
+    new result, consent, changed profile or erasure changes it; one cheap statement, so the
+    dashboard can keep the figures of an unchanged database (see
+    :mod:`bot.dashboard.figures`)."""
+    row = (await tx.execute(sa.select(
+        sa.select(sa.func.count()).select_from(RESULT).scalar_subquery(),
+        sa.select(sa.func.max(RESULT.c.id)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(SHOPKEEPER)
+        .where(SHOPKEEPER.c.consent_at.is_not(None)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(SHOPKEEPER).scalar_subquery(),
+        sa.select(sa.func.max(SHOPKEEPER.c.updated_at)).scalar_subquery()))).one()
+    return tuple(row)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from dashboard_site import Site, csrf_of, open_site, seed
+from dashboard_site import Site, add_shop, csrf_of, open_site, seed
 from recording import Clock, recorder, say, texts_of
 
 from bot.app import App
@@ -303,3 +303,34 @@ async def test_the_overview_filters_on_a_period(site: Site) -> None:
     async with site.app.db.transaction() as tx:
         views = [e.detail for e in await audit.entries(tx) if e.action == "stats"]
     assert views[0]["until"] is not None and views[0]["basis"] == "first"
+
+
+async def test_the_overview_is_never_stale(site: Site) -> None:
+    """The overview keeps its figures while the data stays the same (each view audited),
+    and computes them again after a new result, a changed profile or an erasure."""
+    shops = await seed(site.app)
+    browser = await site.logged_in(await site.person("520", Role.COACH))
+
+    async def shown() -> str:
+        page = await (await browser.get("/dashboard/")).text()
+        found = re.search(r"Gemiddelde score per thema \((\d+) zaken\)", page)
+        assert found is not None
+        table = re.search(r'<th scope="row">Kortrijk</th><td>(\d+)</td><td>(\d+)</td>', page)
+        return f"{found[1]} {table[1]}:{table[2]}" if table else found[1]
+
+    assert await shown() == "19 6:65"
+    assert await shown() == "19 6:65"
+    async with site.app.db.transaction() as tx:
+        await add_shop(tx, "late", "Kortrijk", "food", [100])
+    assert await shown() == "20 7:70"
+    async with site.app.db.transaction() as tx:
+        moved = await shopkeepers.find_by_identity(tx, channel="telegram", external_id="late")
+        assert moved is not None
+        await shopkeepers.update(tx, shopkeeper=moved, municipality="Brugge")
+    assert await shown() == "20 6:65"
+    async with site.app.db.transaction() as tx:
+        await erasure.erase(tx, shopkeeper_id=shops[0], actor="self", reason="test")
+    assert await shown() == "19 5:70"  # Kortrijk: 5 shops left
+    async with site.app.db.transaction() as tx:
+        views = [e for e in await audit.entries(tx) if e.action == "stats"]
+    assert len(views) == 5

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from flows.definition import DEFAULT_LANGUAGE, LANGUAGES
+from flows.insight import Insight
 from flows.places import Gazetteer
 from flows.texts import Texts
 from flows.timing import BRUSSELS
@@ -24,6 +25,9 @@ from handlers.stats import StatsView
 from storage.dashboard import Visitor
 from storage.database import Database
 from storage.tables import Role
+
+#: Overview figures kept (one per round and period asked for lately).
+KEPT_FIGURES = 8
 
 
 @dataclass(slots=True)
@@ -42,6 +46,17 @@ class Desk:
     public_url: str
     #: The bot's name on Telegram, once known (invite links become t.me links).
     bot_username: Callable[[], str | None] = lambda: None
+    #: The overview's figures per (data version, round, period): computing them for 10,000
+    #: shops takes a few hundred milliseconds; reading the version, a few. A new result,
+    #: consent, profile change or erasure changes the version (see
+    #: :func:`storage.dashboard.figures_version`), so nothing stale is shown.
+    figures: dict[tuple[object, ...], Insight] = field(default_factory=dict)
+
+    def keep(self, key: tuple[object, ...], insight: Insight) -> None:
+        """Remember the figures of ``key``; only the latest few are kept."""
+        while len(self.figures) >= KEPT_FIGURES:
+            self.figures.pop(next(iter(self.figures)))
+        self.figures[key] = insight
 
     @property
     def secure(self) -> bool:

@@ -24,6 +24,8 @@ from bot.dashboard.login import requires
 from bot.exports import start_of
 from flows.insight import OTHER, Assessed, Averages, Breakdown, crosstab, whole
 from flows.report import theme_names
+from handlers.stats import Report
+from storage import audit, dashboard
 from storage import insight as figures
 from storage.tables import Role
 
@@ -60,11 +62,23 @@ async def overview(request: web.Request) -> web.Response:
     chosen = request.query.get("round", "latest")
     basis = ROUNDS.get(chosen, "latest")
     period = _period(request.query.get("since", ""), request.query.get("until", ""))
+    since = start_of(period.since)
+    until = start_of(period.until + timedelta(days=1) if period.until else None)
+    actor = visitor_of(request).address
     async with desk.db.transaction() as tx:
-        report = await desk.stats.gather(
-            tx, actor=visitor_of(request).address, via="dashboard", basis=basis,
-            since=start_of(period.since), until=start_of(
-                period.until + timedelta(days=1) if period.until else None))
+        key = (await dashboard.figures_version(tx), basis, since, until)
+        kept = desk.figures.get(key)
+        if kept is None:
+            report = await desk.stats.gather(tx, actor=actor, via="dashboard", basis=basis,
+                                             since=since, until=until)
+            desk.keep(key, report.insight)
+        else:  # nothing changed since it was computed: the same figures, audited again
+            report = Report(await figures.funnel(tx), kept)
+            await audit.record(tx, actor=actor, action="stats", detail={
+                "via": "dashboard", "basis": basis, "cross": None,
+                **({"since": since.isoformat() if since else None,
+                    "until": until.isoformat() if until else None} if since or until else {}),
+                "shops": kept.shops})
     themes = [theme.id for theme in desk.stats.assessment.themes]
     names = theme_names(desk.stats.assessment, lang)
     insight = report.insight
