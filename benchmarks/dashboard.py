@@ -14,6 +14,10 @@ The driver logs in through the link and asks for the overview ``--views`` times:
   loaded   the same while ``--load-users`` paced shopkeepers chat with the bot (its
            ``shopkeeper`` script) at about ``--rate`` updates per second.
 
+The dashboard keeps the overview's figures while the data is unchanged (a few numbers read
+per view tell it); the first view computes them (``first``), and under load the paced
+shopkeepers finishing the check change the data, so views there mix computed and kept.
+
 Server time is the page's own ``Server-Timing`` (from the dashboard's middleware: session,
 role check, the figures, the template); the time the driver waited is printed beside it.
 Bot on cpu 0, emulator and driver on cpu 1 (``taskset``), as in telegram_load.py.
@@ -67,7 +71,8 @@ class Views:
 
     def line(self, name: str) -> str:
         return (f"  {name:<7} overview: server median {statistics.median(self.server_ms):6.1f} ms"
-                f"  p95 {_p95(self.server_ms):6.1f} ms  (waited median "
+                f"  p95 {_p95(self.server_ms):6.1f} ms  max {max(self.server_ms):6.1f} ms  "
+                f"first {self.server_ms[0]:6.1f} ms  (waited median "
                 f"{statistics.median(self.waited_ms):6.1f} ms)  n={len(self.server_ms)}")
 
 
