@@ -126,9 +126,9 @@ async def one_run(url: str, args: argparse.Namespace) -> tuple[Views, Views, Fig
                 await wait_ready(emulator)
                 jar = aiohttp.CookieJar(unsafe=True)  # a cookie for 127.0.0.1
                 async with aiohttp.ClientSession(cookie_jar=jar) as http:
-                    async with http.post(f"{base}/dashboard/login",
-                                         data={"token": token}) as response:
-                        if response.status != 200:
+                    async with http.post(f"{base}/dashboard/login", data={"token": token},
+                                         allow_redirects=False) as response:
+                        if response.status != 303:  # on to the overview: not followed
                             raise RuntimeError(f"login: {response.status}")
                     alone = Views()
                     for _ in range(args.views):
