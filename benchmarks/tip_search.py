@@ -6,6 +6,7 @@ among the first three, or none) and prints per language and overall:
 
   recall@3   share of answerable questions with an accepted tip among the three found
   MRR        mean of 1/rank of the first accepted tip (0 when none of the three is)
+  precision  share of the tips found for answerable questions that a coach accepts
   false      share of questions without a fitting tip that still got tips
   µs/query   median time of one search
 
@@ -51,12 +52,13 @@ def main() -> None:
     print(f"{len(questions)} questions, index built in {built * 1000:.0f} ms, "
           f"median {statistics.median(timings) * 1e6:.0f} µs/query, "
           f"slowest {max(timings) * 1e6:.0f} µs")
-    print(f"{'lang':<6}{'answerable':>11}{'recall@3':>10}{'MRR':>7}{'none':>6}{'false':>7}")
+    print(f"{'lang':<6}{'answerable':>11}{'recall@3':>10}{'MRR':>7}{'precision':>11}"
+          f"{'none':>6}{'false':>7}")
     for lang in ("nl", "en", "fr", None):
         part = [o for o in outcomes if lang is None or o.question.lang == lang]
         f = figures(part)
         print(f"{lang or 'all':<6}{f.answerable:>11}{f.recall:>10.2f}{f.mrr:>7.2f}"
-              f"{f.unanswerable:>6}{f.false_found:>7.2f}")
+              f"{f.precision:>11.2f}{f.unanswerable:>6}{f.false_found:>7.2f}")
     if args.misses:
         print()
         for o in outcomes:

@@ -36,13 +36,18 @@ _WEIGHTS = {"tip_id": 0.0, "keywords": 4.0, "action": 1.5, "why": 0.5}
 #: A tip must score at least this (FTS5's bm25 is negative: better is lower, so the
 #: weakest accepted match is -MIN_SCORE). Measured on tests/data/tip_questions.toml: below
 #: it, tips found are mostly ones a coach would not give.
-MIN_SCORE = 6.0
+MIN_SCORE = 2.5
+#: At least this share of a question's meaningful words must be ones the tips use: a
+#: question about something the library never mentions ("subsidie", "zonnepanelen") has
+#: no tip to answer it, whatever else it shares with them.
+MIN_KNOWN = 0.6
 #: Tips scoring less than this share of the best one are left out: they matched some
 #: other word of the question, not what it is about.
-MIN_SHARE = 0.35
+MIN_SHARE = 0.5
 #: A question word the tips never use is corrected to one they do at this likeness
 #: (difflib's ratio): "revieuws" → "reviews", not "subsidie" → "subsidies"… of nothing.
 _LIKENESS = 0.8
+_CORRECT_FROM = 6
 #: Words shorter than this say little, and a stem this short would match too much as the
 #: start of a word.
 _SHORTEST = 3
@@ -55,14 +60,18 @@ _COMMON = frozenset("""
     zich heel veel beter goed krijgen krijg doen maken maak kunnen zou zouden iets eens
     winkel winkels zaak zaken graag jullie onze ons waarom wanneer wij hier daar nieuwe
     nieuw nog wel zo al er om te tot nu toe mag mogen zit zitten precies tips tip idee
-    ideeën iemand ik je we ze hij zij wil willen best echt
+    ideeën iemand ik je we ze hij zij wil willen best echt ergens altijd allemaal zoveel
+    hoeveel weer tegen aantrekkelijk aantrekkelijker leuk leuker mooier interessant starten
+    opstarten beginnen begin start
     the and for are how what who why can could should would have has with about from that
     this your does make best better good there when where shop store into some new my
-    our you it is do get any way ways tips tip ideas idea want need
+    our you it is do get any way ways tips tip ideas idea want need much many start
+    attractive nicer against
     les des une est que qui quoi comment avoir pour plus dans avec faire quel quelle
     quels quelles sont mieux bien cette votre vos notre nos mon mes magasin commerce
     quand pourquoi peut être nouveau nouvelle nouvelles faut il elle ils je tu nous
-    vous sur par pas ma ton ta idées idée conseils
+    vous sur par pas ma ton ta idées idée conseils combien attrayant attrayante
+    commencer démarrer lancer contre
     """.split())  # noqa: SIM905 (a word list reads best as words)
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -79,6 +88,8 @@ class TipSearch:
         self._stem = {lang: _Stems(_STEMMERS[lang]) for lang in LANGUAGES}
         #: Every word the tips use, per language: what a typed word is corrected to.
         self._vocabulary: dict[str, frozenset[str]] = {}
+        #: Every stem in the index, per language: which of a question's words it knows.
+        self._indexed: dict[str, frozenset[str]] = {}
         # One connection, used only from the event loop; queries take microseconds.
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         for lang in LANGUAGES:
@@ -93,6 +104,8 @@ class TipSearch:
                 words.update(w for t in texts for w in _words(t))
             self._db.executemany(f"INSERT INTO tips_{lang} VALUES (?, ?, ?, ?)", rows)
             self._vocabulary[lang] = frozenset(words)
+            self._indexed[lang] = frozenset(stem for row in rows for text in row[1:]
+                                            for stem in text.split())
         self._db.commit()
 
     def find(self, question: str, lang: str, *, shop_type: str | None = None,
@@ -101,9 +114,12 @@ class TipSearch:
         is meant for another shop type. Empty when no tip matches well enough."""
         if lang not in LANGUAGES:
             return []
-        query = self._query(question, lang)
-        if not query:
+        terms = self._terms(question, lang)
+        known = [term for term in terms if self._knows(term, lang)]
+        if not known or len(known) / len(terms) < MIN_KNOWN:
             return []
+        query = " OR ".join('"' + term + '"' + ("*" if len(term) >= _PREFIX_FROM else "")
+                            for term in terms)
         weights = ", ".join(str(w) for w in _WEIGHTS.values())
         rows = self._db.execute(
             f"SELECT tip_id, bm25(tips_{lang}, {weights}) AS score FROM tips_{lang} "
@@ -123,9 +139,9 @@ class TipSearch:
                 break
         return found
 
-    def _query(self, question: str, lang: str) -> str:
-        """An FTS5 query that matches any stem of the question's meaningful words (each
-        quoted, so no word is read as FTS5 syntax; long stems also as a prefix)."""
+    def _terms(self, question: str, lang: str) -> list[str]:
+        """The stems of the question's meaningful words, as the tips would write them.
+        They go into the FTS5 query quoted, so no word is read as FTS5 syntax."""
         vocabulary, stems = self._vocabulary[lang], self._stem[lang]
         terms: dict[str, None] = {}
         for word in _words(question):
@@ -134,8 +150,14 @@ class TipSearch:
             for known in _known(word, vocabulary):
                 stem = stems.word(known)
                 if len(stem) >= _SHORTEST:
-                    terms['"' + stem + '"' + ("*" if len(stem) >= _PREFIX_FROM else "")] = None
-        return " OR ".join(terms)
+                    terms[stem] = None
+        return list(terms)
+
+    def _knows(self, term: str, lang: str) -> bool:
+        """Does some tip use this stem (or, for a long one, a word starting with it)?"""
+        indexed = self._indexed[lang]
+        return term in indexed or (len(term) >= _PREFIX_FROM
+                                   and any(stem.startswith(term) for stem in indexed))
 
 
 class _Stems:
@@ -173,13 +195,12 @@ def _known(word: str, vocabulary: frozenset[str]) -> list[str]:
     they use, else the two words it is made of (Dutch compounds), else itself."""
     if word in vocabulary:
         return [word]
-    close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=_LIKENESS)
-    if close:
-        return close
     for split in range(len(word) - _SHORTEST, _SHORTEST, -1):  # the longest head first
         head, tail = word[:split], word[split:]
         if head in vocabulary:
             for rest in (tail, tail[1:] if tail[0] == "s" else ""):
                 if rest in vocabulary:
                     return [head, rest]
-    return [word]
+    if len(word) < _CORRECT_FROM:  # a short word is more often a word the tips lack
+        return [word]
+    return difflib.get_close_matches(word, vocabulary, n=1, cutoff=_LIKENESS) or [word]

@@ -28,7 +28,7 @@ class Question:
     lang: str
     text: str
     tips: frozenset[str]
-    shop_type: str | None = None
+    shop_type: str = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +47,13 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Figures:
-    """Recall@3 and MRR over the questions that have an answer; how often a question
-    without one still got tips."""
+    """Recall@3 and MRR over the questions that have an answer, and the share of the tips
+    found for them that a coach accepts; how often a question without one still got tips."""
 
     answerable: int
     recall: float
     mrr: float
+    precision: float
     unanswerable: int
     false_found: float
 
@@ -67,7 +68,7 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[Question]:
         unknown = set(item["tips"]) - known
         assert not unknown, f"{item['text']!r} names unknown tips {sorted(unknown)}"
         questions.append(Question(item["lang"], item["text"], frozenset(item["tips"]),
-                                  item.get("shop_type")))
+                                  item.get("shop_type", "other")))
     return questions
 
 
@@ -83,10 +84,12 @@ def figures(outcomes: Sequence[Outcome]) -> Figures:
     answerable = [o for o in outcomes if o.question.tips]
     unanswerable = [o for o in outcomes if not o.question.tips]
     ranks = [o.rank for o in answerable]
+    shown = [tip in o.question.tips for o in answerable for tip in o.found]
     return Figures(
         answerable=len(answerable),
         recall=sum(r is not None for r in ranks) / len(answerable) if answerable else 0.0,
         mrr=sum(1 / r for r in ranks if r is not None) / len(answerable) if answerable else 0.0,
+        precision=sum(shown) / len(shown) if shown else 0.0,
         unanswerable=len(unanswerable),
         false_found=(sum(bool(o.found) for o in unanswerable) / len(unanswerable)
                      if unanswerable else 0.0))
