@@ -18,6 +18,7 @@ answer says so honestly and offers a coach.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import sqlite3
 import unicodedata
@@ -30,9 +31,22 @@ from flows.tips import Tip, TipLibrary
 
 #: Snowball's algorithm per language of the bot.
 _STEMMERS = {"nl": "dutch", "en": "english", "fr": "french"}
-#: Column weights for BM25, in column order (tip_id is not indexed): a keyword says what a
-#: tip is about; the action says what to do; the reason only why.
-_WEIGHTS = {"tip_id": 0.0, "keywords": 4.0, "action": 1.5, "why": 0.5}
+#: BM25 weight of each text of a tip: a keyword says what a tip is about; the action says
+#: what to do; the reason only why.
+_WEIGHTS = {"keywords": 4.0, "action": 1.5, "why": 0.5}
+_COLUMNS = tuple(_WEIGHTS)
+#: One row per tip, its three texts per language of the bot (flows.definition.LANGUAGES,
+#: checked in TipSearch), stemmed; a query names its language's columns. The statements
+#: are spelled out: nothing in them comes from outside.
+_CREATE = ("CREATE VIRTUAL TABLE tip_words USING fts5(tip_id UNINDEXED, "
+           "nl_keywords, nl_action, nl_why, en_keywords, en_action, en_why, "
+           "fr_keywords, fr_action, fr_why, tokenize='unicode61 remove_diacritics 2')")
+_INSERT = "INSERT INTO tip_words VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: BM25 with one weight per column, as parameters (tip_id's first; the other languages'
+#: columns get 0, and the query leaves them out anyway).
+_SEARCH = ("SELECT tip_id, bm25(tip_words, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) AS score "
+           "FROM tip_words WHERE tip_words MATCH ? ORDER BY score")
+_TABLE_LANGUAGES = ("nl", "en", "fr")
 #: A tip must score at least this (FTS5's bm25 is negative: better is lower, so the
 #: weakest accepted match is -MIN_SCORE). Measured on tests/data/tip_questions.toml: below
 #: it, tips found are mostly ones a coach would not give.
@@ -85,27 +99,28 @@ class TipSearch:
 
     def __init__(self, library: TipLibrary) -> None:
         self.library = library
-        self._stem = {lang: _Stems(_STEMMERS[lang]) for lang in LANGUAGES}
+        self._stem = _STEMS
+        if LANGUAGES != _TABLE_LANGUAGES:
+            raise RuntimeError(f"the tip search has columns for {_TABLE_LANGUAGES}, "
+                               f"the bot speaks {LANGUAGES}")
         #: Every word the tips use, per language: what a typed word is corrected to.
         self._vocabulary: dict[str, frozenset[str]] = {}
         #: Every stem in the index, per language: which of a question's words it knows.
         self._indexed: dict[str, frozenset[str]] = {}
+        stemmed: dict[str, list[str]] = {tip.id: [] for tip in library.tips}
+        for lang in LANGUAGES:
+            words: set[str] = set()
+            stems: set[str] = set()
+            for tip in library.tips:
+                for text in (tip.keywords.get(lang, ""), tip.action[lang], tip.why[lang]):
+                    words.update(_words(text))
+                    stemmed[tip.id].append(self._stem[lang].text(text))
+                    stems.update(stemmed[tip.id][-1].split())
+            self._vocabulary[lang], self._indexed[lang] = frozenset(words), frozenset(stems)
         # One connection, used only from the event loop; queries take microseconds.
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
-        for lang in LANGUAGES:
-            self._db.execute(f"CREATE VIRTUAL TABLE tips_{lang} USING fts5("
-                             "tip_id UNINDEXED, keywords, action, why, "
-                             "tokenize='unicode61 remove_diacritics 2')")
-            words: set[str] = set()
-            rows = []
-            for tip in library.tips:
-                texts = (tip.keywords.get(lang, ""), tip.action[lang], tip.why[lang])
-                rows.append((tip.id, *(self._stem[lang].text(t) for t in texts)))
-                words.update(w for t in texts for w in _words(t))
-            self._db.executemany(f"INSERT INTO tips_{lang} VALUES (?, ?, ?, ?)", rows)
-            self._vocabulary[lang] = frozenset(words)
-            self._indexed[lang] = frozenset(stem for row in rows for text in row[1:]
-                                            for stem in text.split())
+        self._db.execute(_CREATE)
+        self._db.executemany(_INSERT, [(tip_id, *texts) for tip_id, texts in stemmed.items()])
         self._db.commit()
 
     def find(self, question: str, lang: str, *, shop_type: str | None = None,
@@ -120,10 +135,10 @@ class TipSearch:
             return []
         query = " OR ".join('"' + term + '"' + ("*" if len(term) >= _PREFIX_FROM else "")
                             for term in terms)
-        weights = ", ".join(str(w) for w in _WEIGHTS.values())
-        rows = self._db.execute(
-            f"SELECT tip_id, bm25(tips_{lang}, {weights}) AS score FROM tips_{lang} "
-            f"WHERE tips_{lang} MATCH ? ORDER BY score", (query,)).fetchall()
+        columns = " ".join(f"{lang}_{column}" for column in _COLUMNS)
+        weights = [0.0] + [_WEIGHTS[column] if of == lang else 0.0
+                           for of in LANGUAGES for column in _COLUMNS]
+        rows = self._db.execute(_SEARCH, (*weights, f"{{{columns}}} : ({query})")).fetchall()
         found: list[Tip] = []
         best: float | None = None
         for tip_id, score in rows:
@@ -161,23 +176,22 @@ class TipSearch:
 
 
 class _Stems:
-    """One language's Snowball stemmer, remembering words it has seen (a question's words
-    are mostly ones it saw before)."""
+    """One language's Snowball stemmer (pure Python: stemming the library's ~20,000 words
+    takes a few tenths of a second, so stems are kept for the process, whichever
+    :class:`TipSearch` asks; questions are free text, so what is kept is bounded)."""
 
     def __init__(self, algorithm: str) -> None:
         self._stemmer = snowballstemmer.stemmer(algorithm)
-        self._seen: dict[str, str] = {}
+        self.word = functools.lru_cache(maxsize=100_000)(self._stem)
 
-    def word(self, word: str) -> str:
-        stem = self._seen.get(word)
-        if stem is None:
-            stem = _plain(self._stemmer.stemWord(word))
-            if len(self._seen) < 50_000:  # questions are free text: bound what is kept
-                self._seen[word] = stem
-        return stem
+    def _stem(self, word: str) -> str:
+        return _plain(self._stemmer.stemWord(word))
 
     def text(self, text: str) -> str:
         return " ".join(self.word(word) for word in _words(text))
+
+
+_STEMS = {lang: _Stems(algorithm) for lang, algorithm in _STEMMERS.items()}
 
 
 def _words(text: str) -> Iterable[str]:
