@@ -10,6 +10,9 @@ among the first three, or none) and prints per language and overall:
   false      share of questions without a fitting tip that still got tips
   µs/query   median time of one search
 
+The rows nl, en, fr and all are the questions the search was tuned on; "held" the ones
+written after it was (``held_out = true``), all languages together.
+
     .venv/bin/python benchmarks/tip_search.py            # figures
     .venv/bin/python benchmarks/tip_search.py --misses   # and every question it got wrong
 """
@@ -54,10 +57,12 @@ def main() -> None:
           f"slowest {max(timings) * 1e6:.0f} µs")
     print(f"{'lang':<6}{'answerable':>11}{'recall@3':>10}{'MRR':>7}{'precision':>11}"
           f"{'none':>6}{'false':>7}")
-    for lang in ("nl", "en", "fr", None):
-        part = [o for o in outcomes if lang is None or o.question.lang == lang]
+    tuned = [o for o in outcomes if not o.question.held_out]
+    rows = [(lang, [o for o in tuned if o.question.lang == lang]) for lang in ("nl", "en", "fr")]
+    rows += [("all", tuned), ("held", [o for o in outcomes if o.question.held_out])]
+    for lang, part in rows:
         f = figures(part)
-        print(f"{lang or 'all':<6}{f.answerable:>11}{f.recall:>10.2f}{f.mrr:>7.2f}"
+        print(f"{lang:<6}{f.answerable:>11}{f.recall:>10.2f}{f.mrr:>7.2f}"
               f"{f.precision:>11.2f}{f.unanswerable:>6}{f.false_found:>7.2f}")
     if args.misses:
         print()

@@ -33,6 +33,7 @@ class Question:
     text: str
     tips: frozenset[str]
     shop_type: str = "other"
+    held_out: bool = False  # written after the search was tuned, and not tuned on
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[Question]:
         unknown = set(item["tips"]) - known
         assert not unknown, f"{item['text']!r} names unknown tips {sorted(unknown)}"
         questions.append(Question(item["lang"], item["text"], frozenset(item["tips"]),
-                                  item.get("shop_type", "other")))
+                                  item.get("shop_type", "other"), item.get("held_out", False)))
     return questions
 
 
@@ -101,7 +102,8 @@ def figures(outcomes: Sequence[Outcome]) -> Figures:
 
 SEARCH = TipSearch(load_tips())
 QUESTIONS = load_questions()
-OUTCOMES = run(SEARCH, QUESTIONS)
+OUTCOMES = [o for o in run(SEARCH, QUESTIONS) if not o.question.held_out]
+HELD_OUT = [o for o in run(SEARCH, QUESTIONS) if o.question.held_out]
 
 
 def _ids(question: str, lang: str = "nl", shop_type: str = "other") -> list[str]:
@@ -115,6 +117,7 @@ def test_the_evaluation_set_covers_three_languages_and_questions_without_a_tip()
     for lang, least in (("nl", 50), ("en", 10), ("fr", 10)):
         assert sum(q.lang == lang for q in QUESTIONS) >= least
     assert sum(not q.tips for q in QUESTIONS) >= 10
+    assert len(HELD_OUT) >= 20
     assert len({(q.lang, q.text) for q in QUESTIONS}) == len(QUESTIONS)
 
 
@@ -125,6 +128,13 @@ def test_recall_at_three_and_mrr_stay_above_their_floor() -> None:
     assert overall.recall >= 0.95 and overall.mrr >= 0.90
     for lang in ("nl", "en", "fr"):
         assert figures([o for o in OUTCOMES if o.question.lang == lang]).recall >= 0.9, lang
+
+
+def test_questions_the_search_was_not_tuned_on_still_mostly_find_a_good_tip() -> None:
+    # Reached when written: recall@3 0.75, MRR 0.64 (main's search: 0.50, 0.47); questions
+    # without a fitting tip still get one (5 of 6, as on main): see the benchmark's misses.
+    held = figures(HELD_OUT)
+    assert held.recall >= 0.7 and held.mrr >= 0.55
 
 
 def test_most_tips_shown_are_ones_a_coach_would_give() -> None:
