@@ -7,7 +7,9 @@ tips a coach would accept among the first three; :func:`evaluate` scores a searc
 
 from __future__ import annotations
 
+import random
 import shutil
+import string
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -211,6 +213,14 @@ def test_fts5_syntax_in_a_question_is_only_words() -> None:
                      "peppol AND NOT ^x", "'; DROP TABLE tip_words; --", ""):
         SEARCH.find(question, "nl")  # no sqlite3.OperationalError
     assert _ids("nl_why : peppol") == _ids("peppol")
+
+
+def test_the_longest_question_of_words_no_tip_uses_finds_nothing() -> None:
+    # At most five of its words are looked up as typos (benchmarks/tip_search.py: ~20 ms).
+    rng = random.Random(12)
+    gibberish = " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(6, 12)))
+                         for _ in range(250))[:2000]
+    assert SEARCH.find(gibberish, "nl") == []
 
 
 # -- keywords in the tip data ------------------------------------------------------------
