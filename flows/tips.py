@@ -392,7 +392,7 @@ def _keywords(raw: Any, fail: Any) -> Localized:
         for word in words:
             if not KEYWORD.match(word):
                 fail(f"keywords '{lang}': '{word}' is not a word or short phrase "
-                     "(letters first, at most 40 characters, separated by commas)")
+                     "(a letter or digit first, at most 40 characters, separated by commas)")
         if len(set(words)) < len(words):
             fail(f"keywords '{lang}' names a word twice")
     return keywords

@@ -104,8 +104,9 @@ def figures(outcomes: Sequence[Outcome]) -> Figures:
 
 SEARCH = TipSearch(load_tips())
 QUESTIONS = load_questions()
-OUTCOMES = [o for o in run(SEARCH, QUESTIONS) if not o.question.held_out]
-HELD_OUT = [o for o in run(SEARCH, QUESTIONS) if o.question.held_out]
+ASKED = run(SEARCH, QUESTIONS)
+OUTCOMES = [o for o in ASKED if not o.question.held_out]  # the questions it was tuned on
+HELD_OUT = [o for o in ASKED if o.question.held_out]
 
 
 def _ids(question: str, lang: str = "nl", shop_type: str = "other") -> list[str]:
