@@ -15,6 +15,8 @@ from typing import Protocol
 
 from bot.app import App, build
 from bot.config import Settings
+from bot.health import Health
+from bot.metrics import Metrics
 from bot.web import WebServer
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,12 @@ class Channel(Protocol):
     async def __aenter__(self) -> object: ...
 
     async def __aexit__(self, *exc: object) -> None: ...
+
+
+def wanted(settings: Settings) -> bool:
+    """Whether to serve: a channel is configured, or the operator's endpoints alone are
+    asked for (``KISS_OPERATOR_ENDPOINTS=always``: a process for the scheduler and sender)."""
+    return bool(configured(settings)) or settings.operator.endpoints == "always"
 
 
 def configured(settings: Settings) -> list[str]:
@@ -56,7 +64,9 @@ async def serve(settings: Settings, stop: asyncio.Event, *,
     web = WebServer(settings.http_listen)
     try:
         async with AsyncExitStack() as running:
-            for channel in channels(settings, app, web, replace_webhook=replace_webhook):
+            built = channels(settings, app, web, replace_webhook=replace_webhook)
+            operator_endpoints(settings, app, web)  # before a channel may start the server
+            for channel in built:
                 await running.enter_async_context(channel)
             await app.start()
             await web.start()
@@ -69,6 +79,24 @@ async def serve(settings: Settings, stop: asyncio.Event, *,
         await web.stop()
         await app.close()
     return 0
+
+
+def operator_endpoints(settings: Settings, app: App, web: WebServer) -> Metrics | None:
+    """Mount ``/healthz`` and ``/metrics`` (unless ``operator_endpoints = "no"``), and let
+    the metrics watch the app's turns and sends. Returns the metrics, when mounted."""
+    operator = settings.operator
+    if operator.endpoints == "no":
+        return None
+    metrics = Metrics(app.db, timeout=operator.timeout)
+    app.dispatcher.watcher = metrics
+    app.sender.watcher = metrics
+    health = Health(app.db, channels=lambda: app.sender.channels,
+                    last_success=metrics.last_success, backlog_limit=operator.backlog_limit,
+                    timeout=operator.timeout)
+    web.mount("/healthz", health.routes())
+    web.mount("/metrics", metrics.routes(token=operator.metrics_token,
+                                         listen=settings.http_listen))
+    return metrics
 
 
 def run(settings: Settings, *, replace_webhook: bool = False) -> int:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,6 +78,16 @@ class DeliverySettings:
     concurrency: int = 64  # chats delivered at once by one poll
 
 
+class SendWatcher(Protocol):
+    """Told about every send's outcome that the operator counts (see :mod:`bot.metrics`)."""
+
+    def sent(self, channel: str) -> None:
+        """A message went out through ``channel``."""
+
+    def rate_limited(self, channel: str) -> None:
+        """``channel``'s platform answered 429."""
+
+
 class _LeaseLostError(Exception):
     """The row was given to another sender while this one waited (a long 429 pause)."""
 
@@ -122,6 +133,8 @@ class OutboxSender:
         self._quiet = asyncio.Condition()
         self._pictures: dict[tuple[str, int], Media] = {}
         self._uploads: dict[tuple[str, int], asyncio.Lock] = {}
+        #: Told of each send and 429 (set by the operator's endpoints, when served).
+        self.watcher: SendWatcher | None = None
 
     # -- what the dispatcher uses -------------------------------------------------------
 
@@ -381,6 +394,8 @@ class OutboxSender:
             log.exception("sending outbox row %s failed unexpectedly", row.id)
             return await self._failed(row, NotDelivered(f"{type(exc).__name__}: {exc}",
                                                         progress=row.progress))
+        if self.watcher is not None:
+            self.watcher.sent(row.channel)
         if row.shopkeeper_id is None:  # a last word to someone forgotten: now forget it
             async with self.db.transaction() as tx:
                 await outbox.delete(tx, message_id=row.id)
@@ -439,6 +454,8 @@ class OutboxSender:
         reason = exc.reason
         if isinstance(exc, RateLimited):  # at once: the transaction may wait for a connection
             self.limiters[row.channel].pause(exc.retry_after, exc.chat)
+            if self.watcher is not None:
+                self.watcher.rate_limited(row.channel)
         async with self.db.transaction() as tx:
             if isinstance(exc, RateLimited):
                 await self._rate_limited(tx, row, exc)
