@@ -1,7 +1,7 @@
 """What an operator watches: the sender's backlog, what is due, the schema's revision.
 
-Each is one query on an index (``ix_outbox_due``, ``due.due_at``), cheap enough for a health
-check every few seconds on a large outbox.
+Each is one small query (the backlog and tips due on an index: ``ix_outbox_due``,
+``due.due_at``), cheap enough for a health check every few seconds on a large outbox.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import DUE, OUTBOX, DueKind, OutboxStatus
@@ -64,8 +65,7 @@ def file_problem(url: str) -> str | None:
 
 
 async def revision(tx: AsyncConnection) -> str | None:
-    """The migration the database is at (Alembic's own table; the bot migrates on start,
-    so the table is there)."""
-    found: str | None = (await tx.execute(sa.text("SELECT version_num FROM alembic_version"))
-                         ).scalar_one_or_none()
+    """The migration the database is at; None for a database without the schema."""
+    found: str | None = await tx.run_sync(
+        lambda c: MigrationContext.configure(c).get_current_revision())
     return found
