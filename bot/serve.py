@@ -65,11 +65,12 @@ async def serve(settings: Settings, stop: asyncio.Event, *,
     try:
         async with AsyncExitStack() as running:
             built = channels(settings, app, web, replace_webhook=replace_webhook)
+            needed = web.mounted  # a channel receives through it (a webhook)
             operator_endpoints(settings, app, web)  # before a channel may start the server
             for channel in built:
                 await running.enter_async_context(channel)
             await app.start()
-            await web.start()
+            await _start_web(web, needed=needed)
             running.push_async_callback(web.stop)
             await stop.wait()
     except WebhookInUse as exc:
@@ -79,6 +80,18 @@ async def serve(settings: Settings, stop: asyncio.Event, *,
         await web.stop()
         await app.close()
     return 0
+
+
+async def _start_web(web: WebServer, *, needed: bool) -> None:
+    """Start the web server. When it serves only the operator's endpoints (long polling),
+    a port that cannot be had costs those endpoints, not the chats: said loudly, not fatal."""
+    try:
+        await web.start()
+    except OSError as exc:
+        if needed:
+            raise
+        log.error("/healthz and /metrics are not served: cannot listen on %s (%s); set "
+                  "KISS_HTTP_LISTEN to a free address", web.listen, exc.strerror or exc)
 
 
 def operator_endpoints(settings: Settings, app: App, web: WebServer) -> Metrics | None:

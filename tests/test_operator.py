@@ -224,6 +224,25 @@ async def test_serve_starts_the_web_server_in_polling_mode(settings: Settings,
         assert await running == 0
 
 
+async def test_a_taken_port_costs_the_endpoints_not_the_chats(
+        settings: Settings, emulator: BotAPIEmulator, caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as taken:  # someone else listens on the configured port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        stop = asyncio.Event()
+        running = asyncio.create_task(serve(replace(on_telegram(settings, emulator),
+                                                    http_listen=listen), stop))
+        try:
+            emulator.user_sends_text(CHAT, "/start")
+            async with asyncio.timeout(15):
+                await emulator.wait_for_sent(1, chat_id=CHAT)
+        finally:
+            stop.set()
+            assert await running == 0
+    assert f"/healthz and /metrics are not served: cannot listen on {listen}" in caplog.text
+
+
 # -- /metrics -------------------------------------------------------------------------------
 
 
