@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import Context, ContextVar, copy_context
 
 #: The update being handled, as ``channel:key`` (Telegram's ``update_id``).
 _update: ContextVar[str | None] = ContextVar("kiss_update", default=None)
@@ -38,3 +38,16 @@ def person(person_id: int | None) -> None:
 def current() -> tuple[str | None, int | None]:
     """The update and the person of the turn under way (None outside one)."""
     return _update.get(), _person.get()
+
+
+def outside() -> Context:
+    """The current context without a turn: for background work a turn merely starts (the
+    sender's next poll), so its log lines do not name that turn's update and person."""
+    context = copy_context()
+    context.run(_forget)
+    return context
+
+
+def _forget() -> None:
+    _update.set(None)
+    _person.set(None)

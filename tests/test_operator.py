@@ -425,3 +425,20 @@ async def test_no_operator_endpoints_when_switched_off(app: App, settings: Setti
     web = WebServer("127.0.0.1:0")
     assert operator_endpoints(off, app, web) is None
     assert not web.mounted and app.sender.watcher is None and app.dispatcher.watcher is None
+
+
+async def test_work_a_turn_starts_in_the_background_names_no_turn() -> None:
+    seen: list[tuple[str | None, int | None]] = []
+
+    async def background() -> None:
+        seen.append(turn_ids.current())
+
+    with turn_ids.turn("telegram:5"):
+        turn_ids.person(9)
+        inherited = asyncio.get_running_loop().create_task(background())
+        detached = asyncio.get_running_loop().create_task(background(),
+                                                          context=turn_ids.outside())
+        await asyncio.gather(inherited, detached)
+        assert turn_ids.current() == ("telegram:5", 9)  # the turn itself keeps its ids
+    assert seen == [("telegram:5", 9), (None, None)]
+    assert turn_ids.current() == (None, None)

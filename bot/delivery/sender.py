@@ -49,6 +49,7 @@ from bot.painter import ChartPainter, PainterError
 from flows.definition import DEFAULT_LANGUAGE
 from flows.messages import Image, Outbound
 from flows.texts import Texts
+from handlers import turn_ids
 from storage import media, outbox, senders, shopkeepers
 from storage.database import Database
 from storage.records import OutboxRecord
@@ -294,7 +295,9 @@ class OutboxSender:
 
     def _spawn(self, work: object) -> None:
         assert asyncio.iscoroutine(work)
-        task: asyncio.Task[object] = asyncio.ensure_future(work)
+        # not part of the turn that may have woken it: its log lines name no turn
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
+            work, context=turn_ids.outside())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
