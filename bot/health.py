@@ -91,8 +91,8 @@ class Health:
                 backlog.update(waiting=waiting.count,
                                oldest_seconds=round(max(oldest.total_seconds(), 0.0), 3))
                 if oldest > self.backlog_limit:
-                    problems.append(f"{waiting.count} messages waiting, the oldest for "
-                                    f"{int(oldest.total_seconds())} s")
+                    problems.append(f"{waiting.count} due to be sent, the oldest waiting "
+                                    f"for {int(oldest.total_seconds())} s")
         report = {"status": "failing" if problems else "ok", "problems": problems,
                   "database": database, "backlog": backlog,
                   "channels": self._channels(now)}

@@ -198,7 +198,7 @@ async def test_healthz_is_503_when_a_message_waits_too_long(app: App) -> None:
     assert 240 <= report["backlog"]["oldest_seconds"] < 250
     healthy, report = await checked_at(6).check()
     assert not healthy
-    assert report["problems"] == ["1 messages waiting, the oldest for 360 s"]
+    assert report["problems"] == ["1 due to be sent, the oldest waiting for 360 s"]
 
 
 async def test_serve_starts_the_web_server_in_polling_mode(settings: Settings,
