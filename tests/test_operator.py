@@ -201,24 +201,22 @@ async def test_healthz_is_503_when_a_message_waits_too_long(app: App) -> None:
     assert report["problems"] == ["1 due to be sent, the oldest waiting for 360 s"]
 
 
-async def test_serve_starts_the_web_server_in_polling_mode(settings: Settings,
-                                                           emulator: BotAPIEmulator) -> None:
-    with socket.socket() as probe:  # a free port for the server to listen on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    polling = replace(on_telegram(settings, emulator), http_listen=f"127.0.0.1:{port}")
+async def test_serve_starts_the_web_server_in_polling_mode(
+        settings: Settings, emulator: BotAPIEmulator, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot.web")
+    polling = replace(on_telegram(settings, emulator), http_listen="127.0.0.1:0")
     assert polling.webhook_url == "" and wanted(polling)
     stop = asyncio.Event()
     running = asyncio.create_task(serve(polling, stop))
 
-    async def answers() -> bool:
-        try:
-            return (await health(f"http://127.0.0.1:{port}"))[0] == 200
-        except aiohttp.ClientConnectionError:
-            return False
+    async def listening() -> bool:  # the port it picked, from its own log line
+        return "web server listening on 127.0.0.1:" in caplog.text
 
     try:
-        await eventually(answers)
+        await eventually(listening)
+        port = caplog.text.split("web server listening on 127.0.0.1:")[1].split()[0]
+        status, report = await health(f"http://127.0.0.1:{port}")
+        assert status == 200 and list(report["channels"]) == ["telegram"]
     finally:
         stop.set()
         assert await running == 0
