@@ -32,7 +32,8 @@ class Channel(Protocol):
 
 def wanted(settings: Settings) -> bool:
     """Whether to serve: a channel is configured, or the operator's endpoints alone are
-    asked for (``KISS_OPERATOR_ENDPOINTS=always``: a process for the scheduler and sender)."""
+    asked for (``KISS_OPERATOR_ENDPOINTS=always``: a process that runs only the scheduled
+    work: tips, broadcasts, retention)."""
     return bool(configured(settings)) or settings.operator.endpoints == "always"
 
 
