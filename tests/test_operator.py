@@ -56,19 +56,17 @@ class Served:
     endpoints on one web server."""
 
     url: str
-    metrics: Metrics
 
 
 @pytest.fixture
 async def served(app: App, settings: Settings,
                  emulator: BotAPIEmulator) -> AsyncIterator[Served]:
     web = WebServer("127.0.0.1:0")
-    metrics = operator_endpoints(settings, app, web)
-    assert metrics is not None
+    assert operator_endpoints(settings, app, web) is not None
     async with TelegramBot(on_telegram(settings, emulator), app, web=web):
         await web.start()
         try:
-            yield Served(f"http://127.0.0.1:{web.port}", metrics)
+            yield Served(f"http://127.0.0.1:{web.port}")
         finally:
             await web.stop()
 
