@@ -15,6 +15,7 @@ proxy forwarded (a proxy in front of a loopback listener would expose it otherwi
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import ipaddress
 import logging
@@ -78,6 +79,10 @@ class Metrics:
         self.limited = Counter("kiss_rate_limited",
                                "Platform calls answered 429 (too many requests), per channel",
                                ["channel"], registry=self.registry)
+        # Each channel's series, looked up once (labels() takes a lock and builds a key).
+        self._updates_of = functools.cache(self.updates.labels)
+        self._turns_of = functools.cache(self.turns.labels)
+        self._sends_of = functools.cache(self.sends.labels)
         ProcessCollector(registry=self.registry)  # memory, CPU, open files of this process
         self.registry.register(_StoredCollector(self))
         #: When each channel last took a message (for /healthz too).
@@ -85,16 +90,16 @@ class Metrics:
         self._stored: Stored | None = None
         self._scrape = asyncio.Lock()
 
-    # -- the hooks (called on every turn and send: a dictionary look-up and an addition) --
+    # -- the hooks (on every turn and send: a few microseconds) ---------------------------
 
     def turn_handled(self, channel: str, seconds: float) -> None:
         """An update of ``channel`` was handled and its answer delivered in ``seconds``."""
-        self.updates.labels(channel).inc()
-        self.turns.labels(channel).observe(seconds)
+        self._updates_of(channel).inc()
+        self._turns_of(channel).observe(seconds)
 
     def sent(self, channel: str) -> None:
         """A message went out through ``channel``."""
-        self.sends.labels(channel).inc()
+        self._sends_of(channel).inc()
         self.last_success[channel] = self.clock()
 
     def rate_limited(self, channel: str) -> None:
