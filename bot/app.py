@@ -26,6 +26,7 @@ from handlers.coach import CoachDesk
 from handlers.coaching import CoachingChat
 from handlers.composer import BroadcastComposer, Labels
 from handlers.dispatcher import Dispatcher
+from handlers.exports import ChatExports
 from handlers.flow_versions import FlowVersions
 from handlers.grounding import Prompts
 from handlers.language_model import LanguageModel
@@ -148,7 +149,8 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     dispatcher = Dispatcher(db, texts,
                             ShopkeeperChat(flows, Engine(texts), texts, coaching, privacy,
                                            questions),
-                            CoachDesk(texts, composer, tickets), AdminDesk(texts), sender)
+                            CoachDesk(texts, composer, tickets),
+                            AdminDesk(texts, exports=ChatExports(texts, db, sender)), sender)
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
                     name=sender.id, clock=clock)
     sending = Broadcasts(db, texts, places, settings.schedule.hours, sender, clock=clock)

@@ -47,7 +47,8 @@ def add_commands(commands: Any, actor: Actor) -> None:
     """Add ``export`` and ``audit`` to the CLI's subcommands; ``actor`` names who runs them
     (``cli:<login>``) in the audit trail."""
     export = commands.add_parser(
-        "export", help="export answers, assessments, users, tips or broadcasts",
+        "export", help="export answers, assessments, users, tips, broadcasts, tickets or "
+             "questions",
         description="Dates are Brussels days: --since 2026-01-01 --until 2026-03-31 is the "
                     "first quarter, both days included.")
     export.add_argument("--what", required=True, type=_tables, metavar="|".join(TABLES),
