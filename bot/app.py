@@ -141,7 +141,9 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     places = gazetteer()
     labels = Labels.from_flows(flows.latest("onboarding"), flows.latest("assessment"))
     composer = BroadcastComposer(texts, places, labels, settings.schedule.hours, clock=clock)
-    tickets = Tickets(texts, labels, sender, clock=clock)
+    tickets = Tickets(texts, labels, sender, clock=clock,
+                      group=("telegram", settings.coaches_chat) if settings.coaches_chat
+                      else None)
     model = LanguageModel(settings.llm)
     questions = QuestionsChat(db, texts, Prompts.load(flows_dir / "prompts"), library,
                               TipSearch(library), model, labels, sender, tickets=tickets,

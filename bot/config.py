@@ -53,6 +53,9 @@ class Settings:
 
     #: The language model answering questions (``[llm]``); without a key: tips only.
     llm: ModelSettings = field(default_factory=ModelSettings)
+    #: The coaches' Telegram group (its chat id, e.g. -1001234567890) that gets ticket
+    #: notices; empty: each coach in their private chat.
+    coaches_chat: str = ""
 
     @classmethod
     def load(cls, path: Path | None = None,
@@ -124,10 +127,20 @@ class Settings:
 
 
             llm=_llm(value, env, path),
+            coaches_chat=_coaches_chat(value("tickets", "coaches_chat", "KISS_COACHES_CHAT")),
         )
 
 
 Lookup = Callable[[str, str, str], str]
+
+
+def _coaches_chat(text: str) -> str:
+    """``[tickets] coaches_chat``: empty, or a Telegram group's chat id (negative)."""
+    chat = text.strip()
+    if chat and not re.fullmatch(r"-\d{5,20}", chat):
+        raise ConfigError(f"[tickets] coaches_chat (KISS_COACHES_CHAT): {chat!r} is not a "
+                          "Telegram group's chat id, like -1001234567890")
+    return chat
 
 
 def _schedule(value: Lookup, allow_empty: Lookup, path: Path) -> Schedule:
