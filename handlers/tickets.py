@@ -133,7 +133,7 @@ class Tickets:
             key = "tk_yours_already" if current and current.coach_id == me else "tk_taken"
             return [Outbound(say(turn.lang, key, id=ticket.id, coach=owner), notice=True)]
         if self.group is not None:  # the group sees who; the coach gets a pop-up
-            await self._to_group(turn, ticket.id, say(GROUP_LANGUAGE, "tk_claimed_by",
+            await self._to_group(turn, ticket, say(GROUP_LANGUAGE, "tk_claimed_by",
                                                       id=ticket.id, coach=name))
         else:
             for coach in await self._coaches(turn):
@@ -238,7 +238,7 @@ class Tickets:
 
         if self.group is not None:
             summary = await self._summary(turn, ticket.shopkeeper_id, GROUP_LANGUAGE)
-            await self._to_group(turn, ticket.id, *request(GROUP_LANGUAGE, summary))
+            await self._to_group(turn, ticket, *request(GROUP_LANGUAGE, summary))
             return
         for coach in await self._coaches(turn):
             summary = await self._summary(turn, ticket.shopkeeper_id, coach.language)
@@ -256,20 +256,22 @@ class Tickets:
                                   text=_short(text, 3500))
 
         if self.group is not None and ticket.coach_id is None:
-            await self._to_group(turn, ticket.id, relayed(GROUP_LANGUAGE))
+            await self._to_group(turn, ticket, relayed(GROUP_LANGUAGE))
             return
         for coach in await self._coaches(turn):
             if ticket.coach_id in (None, coach.shopkeeper_id):
                 await self._send(turn, coach.shopkeeper_id, coach.channel, coach.external_id,
                                  relayed(coach.language), coach.language, ticket=ticket.id)
 
-    async def _to_group(self, turn: Turn, ticket: int, text: str,
+    async def _to_group(self, turn: Turn, ticket: TicketRecord, text: str,
                         buttons: tuple[Button, ...] = ()) -> None:
-        """A message about ``ticket`` to the coaches' group (nobody's own chat)."""
+        """A message about ``ticket`` to the coaches' group. The row is the shopkeeper's:
+        it is about them, and goes when they are erased (and a row of nobody's is
+        deleted once sent, with its message id)."""
         assert self.group is not None
         channel, chat = self.group
-        await self._send(turn, None, channel, chat, text, GROUP_LANGUAGE, buttons=buttons,
-                         ticket=ticket)
+        await self._send(turn, ticket.shopkeeper_id, channel, chat, text, GROUP_LANGUAGE,
+                         buttons=buttons, ticket=ticket.id)
 
     async def _tell_shopkeeper(self, turn: Turn, ticket: TicketRecord, key: str,
                                **values: str) -> None:
