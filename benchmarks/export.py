@@ -201,6 +201,21 @@ async def under_load(url: str, folder: str, args: argparse.Namespace) -> tuple[F
     return figures, exported
 
 
+async def forget_updates(url: str) -> None:
+    """Forget the update ids the first load stored: the next phase's fresh emulator counts
+    from 1 again (Telegram never does), and the bot would take every update for a
+    redelivery of one it handled, and answer none."""
+    from storage.database import Database
+    from storage.tables import INBOX
+
+    db = Database(url)
+    try:
+        async with db.transaction() as tx:
+            await tx.execute(sa.delete(INBOX))
+    finally:
+        await db.close()
+
+
 @contextlib.contextmanager
 def scratch(server_url: str | None) -> Iterator[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as folder:
@@ -227,6 +242,7 @@ async def one_run(args: argparse.Namespace, seed_number: int) -> Run:
                                          pace=args.load_users / args.rate, database_url=url)
             print(f"  load alone  p50 {run.alone.percentile(50):.1f} ms  p95 "
                   f"{run.alone.percentile(95):.1f} ms  {run.alone.updates} updates", flush=True)
+            await forget_updates(url)
             run.load, run.during_load = await under_load(url, folder, args)
             print(f"  with exports  p50 {run.load.percentile(50):.1f} ms  p95 "
                   f"{run.load.percentile(95):.1f} ms  {run.load.updates} updates, "
