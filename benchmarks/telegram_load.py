@@ -321,6 +321,10 @@ SCRIPT: list[tuple[str, str]] = [
 ]
 
 
+class NoAnswerError(RuntimeError):
+    """A simulated shopkeeper waited a whole control timeout for the bot's answer."""
+
+
 async def shopkeeper(emulator: Emulator, chat_id: int, figures: Figures, rng: random.Random,
                      steps: int, pace: float | None = None,
                      retap: float | None = None) -> None:
@@ -350,12 +354,17 @@ async def shopkeeper(emulator: Emulator, chat_id: int, figures: Figures, rng: ra
             await emulator.control("user_presses", chat_id=chat_id,
                                    message_id=prompt["message_id"], data=button["callback_data"])
         while True:
+            patience = retap if retap is not None and kind == "press" else None
             try:
                 seen = await asyncio.wait_for(emulator.control(
-                    "wait_for_chat", chat_id=chat_id, sends=sends + 1),
-                    retap if retap is not None and kind == "press" else None)
+                    "wait_for_chat", chat_id=chat_id, sends=sends + 1), patience)
                 break
             except TimeoutError:
+                if patience is None:  # the control call's own timeout: no answer at all
+                    raise NoAnswerError(
+                        f"chat {chat_id}: no answer to step {number + 1} ({kind} {what!r}) "
+                        f"within {emulator.request_timeout} s; the bot is stuck or "
+                        "the machine far too busy") from None
                 figures.retaps += 1
                 await emulator.control("user_presses", chat_id=chat_id,
                                        message_id=prompt["message_id"],

@@ -27,6 +27,7 @@ from handlers.coaching import CoachingChat
 from handlers.composer import BroadcastComposer, Labels
 from handlers.dashboard_link import DashboardLink
 from handlers.dispatcher import Dispatcher
+from handlers.exports import ChatExports
 from handlers.flow_versions import FlowVersions
 from handlers.grounding import Prompts
 from handlers.language_model import LanguageModel
@@ -141,7 +142,9 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     places = gazetteer()
     labels = Labels.from_flows(flows.latest("onboarding"), flows.latest("assessment"))
     composer = BroadcastComposer(texts, places, labels, settings.schedule.hours, clock=clock)
-    tickets = Tickets(texts, labels, sender, clock=clock)
+    tickets = Tickets(texts, labels, sender, clock=clock,
+                      group=("telegram", settings.coaches_chat) if settings.coaches_chat
+                      else None)
     model = LanguageModel(settings.llm)
     questions = QuestionsChat(db, texts, Prompts.load(flows_dir / "prompts"), library,
                               TipSearch(library), model, labels, sender, tickets=tickets,
@@ -151,7 +154,7 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
                                            questions),
                             CoachDesk(texts, composer, tickets,
                                       DashboardLink(texts, public_url(settings), clock=clock)),
-                            AdminDesk(texts), sender)
+                            AdminDesk(texts, exports=ChatExports(texts, db, sender)), sender)
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
                     name=sender.id, clock=clock)
     sending = Broadcasts(db, texts, places, settings.schedule.hours, sender, clock=clock)

@@ -81,6 +81,9 @@ class Settings:
 
     #: The language model answering questions (``[llm]``); without a key: tips only.
     llm: ModelSettings = field(default_factory=ModelSettings)
+    #: The coaches' Telegram group (its chat id, e.g. -1001234567890) that gets ticket
+    #: notices; empty: each coach in their private chat.
+    coaches_chat: str = ""
 
     @classmethod
     def load(cls, path: Path | None = None,
@@ -155,6 +158,7 @@ class Settings:
 
 
             llm=_llm(value, env, path),
+            coaches_chat=_coaches_chat(value("tickets", "coaches_chat", "KISS_COACHES_CHAT")),
         )
 
 
@@ -165,6 +169,7 @@ def public_url(settings: Settings) -> str:
     """The dashboard's address as people reach it: ``KISS_PUBLIC_URL``, else ``http://``
     and where the web server listens."""
     return settings.public_url or f"http://{settings.http_listen}"
+
 
 def _operator(value: Lookup, env: Mapping[str, str], path: Path) -> Operator:
     """``[http]``'s operator part: which endpoints, and when ``/healthz`` says 503."""
@@ -194,6 +199,15 @@ def _log_format(text: str, path: Path) -> str:
         raise ConfigError(f"{path}: [logging] format (KISS_LOG_FORMAT) is {text!r}, "
                           "not plain or json")
     return form
+
+
+def _coaches_chat(text: str) -> str:
+    """``[tickets] coaches_chat``: empty, or a Telegram group's chat id (negative)."""
+    chat = text.strip()
+    if chat and not re.fullmatch(r"-\d{5,20}", chat):
+        raise ConfigError(f"[tickets] coaches_chat (KISS_COACHES_CHAT): {chat!r} is not a "
+                          "Telegram group's chat id, like -1001234567890")
+    return chat
 
 
 def _schedule(value: Lookup, allow_empty: Lookup, path: Path) -> Schedule:

@@ -29,7 +29,7 @@ from flows.timing import BRUSSELS
 from handlers.export_files import FORMATS, ExportRequest, produce
 from handlers.export_tables import TABLES, Pseudonyms
 from storage import audit
-from storage.database import Database
+from storage.database import Database, head_revision
 from storage.exports import Filters
 from storage.tables import utcnow
 
@@ -47,7 +47,8 @@ def add_commands(commands: Any, actor: Actor) -> None:
     """Add ``export`` and ``audit`` to the CLI's subcommands; ``actor`` names who runs them
     (``cli:<login>``) in the audit trail."""
     export = commands.add_parser(
-        "export", help="export answers, assessments, users, tips or broadcasts",
+        "export", help="export answers, assessments, users, tips, broadcasts, tickets or "
+             "questions",
         description="Dates are Brussels days: --since 2026-01-01 --until 2026-03-31 is the "
                     "first quarter, both days included.")
     export.add_argument("--what", required=True, type=_tables, metavar="|".join(TABLES),
@@ -182,9 +183,16 @@ def _lower_priority() -> None:
 
 
 async def _upgraded(url: str) -> None:
+    """The schema the export reads, brought up to date only when it is behind. Upgrading
+    holds the write lock (on SQLite the only one) while Alembic reads its scripts, which
+    held up every turn of the running bot for a second per export; the running bot keeps
+    the schema current, so reading its revision (a moment) is all an export usually
+    does."""
+    newest = head_revision()  # reads the migration scripts, outside any transaction
     db = Database(url)
     try:
-        await db.upgrade()
+        if await db.revision() != newest:
+            await db.upgrade()
     finally:
         await db.close()
 

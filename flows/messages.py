@@ -206,6 +206,9 @@ class Reply:
     #: ``text`` with the formatting the person's app applied (bold, italic, links) as
     #: Telegram HTML; None when it had none.
     formatted: str | None = None
+    #: The platform's id of the message this one replies to (a Telegram reply), if any:
+    #: a coach replying to a ticket's message answers that ticket.
+    replying_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

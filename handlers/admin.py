@@ -28,11 +28,11 @@ class AdminDesk:
     COMMANDS: ClassVar[tuple[str, ...]] = ("roles", "invite", "delivery", "stats", "export")
 
     def __init__(self, texts: Texts, bot_username: str | None = None,
-                 stats: StatsView | None = None) -> None:
+                 stats: StatsView | None = None, *, exports: ChatExports) -> None:
         self.texts = texts
         self.bot_username = bot_username
         self.stats = stats or StatsView(texts)
-        self.exports = ChatExports(texts)
+        self.exports = exports
 
     async def command(self, turn: Turn, command: str, argument: str) -> list[Outbound]:
         say = self.texts.get

@@ -169,6 +169,8 @@ class Dispatcher:
             if inbound.reachable is not None:
                 await self._reachable(tx, inbound)
                 return Handled()
+            if inbound.group is not None:
+                return await self._in_group(tx, inbound)
             shopkeeper, run = await shopkeepers.find_or_create(
                 tx, channel=inbound.channel, external_id=inbound.external_id,
                 language=_language(inbound.language_hint))
@@ -206,6 +208,10 @@ class Dispatcher:
         without the role is then an unknown, stale button); what a shopkeeper types while a
         coach has their ticket goes to that coach; the rest is the shopkeeper's
         conversation."""
+        if reply.replying_to is not None and reply.text:  # a coach answering a ticket
+            answered = await self.tickets.answer_reply(turn, reply)
+            if answered is not None:
+                return answered
         coach = self.coach
         ours = coach.owns(reply.ref) if reply.ref is not None else await coach.wants_text(turn)
         if ours:
@@ -226,6 +232,22 @@ class Dispatcher:
                 return await self.tickets.relay(turn, ticket, reply.text)
         return await self.shopkeeper.reply(turn, reply)
 
+    async def _in_group(self, tx: AsyncConnection, inbound: Inbound) -> Handled:
+        """Something done in a group: only ticket work of coaches (see
+        :meth:`Tickets.in_group`). Nobody is created from a group: a stranger there is not
+        a shopkeeper who started a conversation."""
+        person = await shopkeepers.find_by_identity(tx, channel=inbound.channel,
+                                                    external_id=inbound.external_id)
+        granted = (await roles.of(tx, shopkeeper_id=person.id) if person is not None
+                   else frozenset[Role]())
+        turn = Turn(tx, person, None, person.language if person else
+                    _language(inbound.language_hint), roles=granted, press=inbound.press,
+                    channel=inbound.channel, display_name=inbound.display_name)
+        messages = await self.tickets.in_group(turn, inbound, coach=_may(granted, Role.COACH))
+        handled = await self._record(turn, inbound, messages)
+        handled.afterwards = turn.afterwards
+        return handled
+
     async def _reachable(self, tx: AsyncConnection, inbound: Inbound) -> None:
         assert inbound.reachable is not None
         person = await shopkeepers.reachable(tx, channel=inbound.channel,
@@ -243,12 +265,12 @@ class Dispatcher:
             return Handled()
         payloads = [_payload(m, turn.lang, turn.press) for m in messages]
         waiting = [row for row in await outbox.open_ids(
-            turn.tx, channel=inbound.channel, external_id=inbound.external_id)
+            turn.tx, channel=inbound.channel, external_id=inbound.chat)
             if row not in self.sender.unmarked]
         lease = None if waiting else self.sender.lease()
         owner = turn.shopkeeper.id if turn.shopkeeper is not None else None
         ids = await outbox.record(turn.tx, shopkeeper_id=owner, channel=inbound.channel,
-                                  external_id=inbound.external_id, payloads=payloads,
+                                  external_id=inbound.chat, payloads=payloads,
                                   sending_until=lease,
                                   claimed_by=self.sender.id if lease else None)
         notice = any(m.notice for m in messages) and turn.press is not None
@@ -256,7 +278,7 @@ class Dispatcher:
             self.sender.wake()
             return Handled(notice=notice)
         now = utcnow()
-        return Handled([OutboxRecord(row_id, owner, inbound.channel, inbound.external_id,
+        return Handled([OutboxRecord(row_id, owner, inbound.channel, inbound.chat,
                                      payload, OutboxKind.REPLY, 0, 0, now)
                         for row_id, payload in zip(ids, payloads, strict=True)], notice)
 

@@ -28,7 +28,8 @@ from datetime import datetime
 from typing import IO, Any
 
 from flows.timing import BRUSSELS
-from handlers.export_tables import TABLES, Column, Kind, Pseudonyms, Row, Sources, shaped
+from handlers.export_columns import Column, Kind, Row
+from handlers.export_tables import TABLES, Pseudonyms, Sources, shaped
 from handlers.workbook import Workbook
 from storage import exports
 from storage.exports import Filters

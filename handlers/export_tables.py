@@ -16,8 +16,6 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from enum import StrEnum
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -25,31 +23,10 @@ from flows.audience import Segment
 from flows.definition import Flow
 from flows.loader import parse_flow
 from flows.places import gazetteer
+from handlers.export_columns import Column, Kind, Row
+from handlers.export_conversations import QUESTIONS, TICKETS, question_rows, ticket_rows
 from storage import exports
 from storage.exports import Filters
-
-
-class Kind(StrEnum):
-    """How a column's values are written (XLSX: as dates, numbers or text)."""
-
-    TEXT = "text"
-    INTEGER = "integer"
-    NUMBER = "number"
-    MOMENT = "datetime"
-    FLAG = "boolean"
-
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    """One column: ``identifier`` columns are hashed and ``personal`` ones left out when
-    pseudonymizing."""
-
-    name: str
-    kind: Kind
-    nl: str
-    en: str
-    identifier: bool = False
-    personal: bool = False
 
 
 class Pseudonyms:
@@ -65,9 +42,6 @@ class Pseudonyms:
     def of(self, column: str, value: object) -> str:
         message = f"{column}:{value}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:20]
-
-
-Row = list[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +336,10 @@ TABLES: dict[str, Table] = {
                   "sent_at / committed_at"),
     "broadcasts": Table("broadcasts", lambda _: BROADCASTS, broadcast_rows,
                         lambda conn, f: 0, "send_at"),
+    "tickets": Table("tickets", lambda _: TICKETS, ticket_rows, exports.count_tickets,
+                     "opened_at"),
+    "questions": Table("questions", lambda _: QUESTIONS, question_rows,
+                       exports.count_questions, "asked_at"),
 }
 
 

@@ -1,30 +1,38 @@
 """``/export`` for admins: choose what and the format with buttons, get the file.
 
-``/export`` asks what (answers, assessments, users, tips, broadcasts), then the format (XLSX,
-CSV, JSON Lines); ``/export answers xlsx`` does both at once. The file comes back as a
-document, and the export is written to the audit trail in the same transaction, so it
-exists exactly when the file does.
+``/export`` asks what (answers, assessments, users, tips, broadcasts, tickets, questions),
+then the format (XLSX, CSV, JSON Lines); ``/export answers xlsx`` does both at once.
 
-The file is made in a worker thread on a reader connection of its own (see
-:mod:`storage.exports`): the event loop stays free for everyone else's turns. On SQLite the
-admin's turn still holds the bot's one connection while it waits, so other turns queue for
-that long (about a second per 10,000 answers); the command line (``kiss-coach export``) is
-the way for large exports.
+The turn only says "coming up" and leaves the export for after its commit
+(:attr:`Turn.afterwards`): outside the admin's lock and off the bot's connection, so a large
+export never holds up anyone's turn (on SQLite the bot has one connection: an export in the
+turn held it for about a second per 10,000 answers). The file is made in a worker thread on
+a reader connection of its own (see :mod:`storage.exports`), streamed into a temporary file;
+then one short transaction records it in the audit trail and queues it as a document in the
+outbox, so the export is audited exactly when the file is on its way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
-from typing import ClassVar
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, ClassVar
 
 from flows.messages import Button, Document, Outbound, Reply
 from flows.texts import Texts
+from handlers.coaching import payload
 from handlers.export_files import CONTENT_TYPES, FORMATS, ExportRequest, produce
 from handlers.export_tables import TABLES
+from handlers.nudges import Waker
 from handlers.turn import Turn
-from storage import audit, exports, shopkeepers
+from storage import audit, exports, outbox, shopkeepers
+from storage.database import Database
 from storage.tables import utcnow
+
+log = logging.getLogger(__name__)
 
 #: The ``ref`` of the question "what?"; "which format?" is ``export.<what>``.
 REF = "export"
@@ -32,15 +40,42 @@ REF = "export"
 LARGEST_DOCUMENT = 49 * 1024 * 1024
 #: The formats in the order offered (XLSX first: what most admins open).
 OFFERED = ("xlsx", "csv", "jsonl")
+#: An export smaller than this stays in memory while it is made; a larger one goes to disk.
+_IN_MEMORY = 8 * 1024 * 1024
+
+Maker = Callable[[str, ExportRequest, IO[bytes]], int]
+"""Writes an export to a file and says how many rows (:func:`produce`; tests wrap it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipient:
+    """Who asked, and where the file goes (read in the turn, used after it)."""
+
+    shopkeeper_id: int
+    channel: str
+    external_id: str
+    lang: str
+    actor: str
 
 
 class ChatExports:
-    """The ``/export`` conversation: its command and its button presses."""
+    """The ``/export`` conversation: its command and its button presses.
+
+    Args:
+        texts: What the bot says.
+        db: For the short transaction that audits the file and queues it.
+        sender: Woken once the file is queued.
+        make: Writes the export (in a worker thread).
+    """
 
     COMMAND: ClassVar[str] = "export"
 
-    def __init__(self, texts: Texts) -> None:
+    def __init__(self, texts: Texts, db: Database, sender: Waker, *,
+                 make: Maker = produce) -> None:
         self.texts = texts
+        self.db = db
+        self.sender = sender
+        self.make = make
 
     @staticmethod
     def owns(ref: str) -> bool:
@@ -82,26 +117,59 @@ class ChatExports:
                         buttons, ref=f"{REF}.{what}")
 
     async def _export(self, turn: Turn, what: str, fmt: str) -> Outbound:
+        """Say it is coming; make, audit and queue the file after the turn."""
         assert turn.shopkeeper is not None
         request = ExportRequest((what,), fmt)
-        data, rows = await asyncio.to_thread(_file, exports.reader_url(turn.tx), request)
-        say = self.texts.get
-        if len(data) > LARGEST_DOCUMENT:
-            return Outbound(say(turn.lang, "export_too_big", size=len(data) // 2**20,
-                                command=f"kiss-coach export --what {what} --format {fmt}"))
         address = await shopkeepers.address_of(turn.tx, shopkeeper_id=turn.shopkeeper.id)
-        actor = (f"{address[0]}:{address[1]}" if address is not None
-                 else f"shopkeeper:{turn.shopkeeper.id}")
-        await audit.record(turn.tx, actor=actor, action="export",
-                           detail={**request.describe(), "rows": rows, "via": "chat"})
-        caption = say(turn.lang, "export_ready", table=say(turn.lang, f"export_table_{what}"),
-                      rows=rows)
-        return Outbound(caption, document=Document(request.file_name(utcnow()),
-                                                   CONTENT_TYPES[fmt], data, caption))
+        if address is None:  # a channel always names the person; nowhere to send it else
+            return Outbound(self.texts.get(turn.lang, "export_failed"))
+        channel, external_id, _ = address
+        recipient = _Recipient(turn.shopkeeper.id, channel, external_id, turn.lang,
+                               actor=f"{channel}:{external_id}")
+        url = exports.reader_url(turn.tx)
 
+        async def export_later() -> None:
+            await self._deliver(url, request, recipient)
 
-def _file(url: str, request: ExportRequest) -> tuple[bytes, int]:
-    """The export's bytes and rows (runs in a worker thread)."""
-    buffer = io.BytesIO()
-    rows = produce(url, request, buffer)
-    return buffer.getvalue(), rows
+        turn.afterwards.append(export_later)
+        return Outbound(self.texts.get(turn.lang, "export_started",
+                                       table=self.texts.get(turn.lang, f"export_table_{what}")))
+
+    async def _deliver(self, url: str, request: ExportRequest, to: _Recipient) -> None:
+        """After the turn: make the file, then audit it and queue it in one transaction."""
+        say = self.texts.get
+        what, fmt = request.tables[0], request.format
+        try:
+            data, rows, size = await asyncio.to_thread(self._file, url, request)
+        except Exception:
+            log.exception("the chat export of %s for %s failed", what, to.actor)
+            message = Outbound(say(to.lang, "export_failed"))
+        else:
+            if data is None:
+                message = Outbound(say(to.lang, "export_too_big", size=size // 2**20,
+                                       command=f"kiss-coach export --what {what} "
+                                               f"--format {fmt}"))
+            else:
+                caption = say(to.lang, "export_ready", rows=rows,
+                              table=say(to.lang, f"export_table_{what}"))
+                message = Outbound(caption, document=Document(
+                    request.file_name(utcnow()), CONTENT_TYPES[fmt], data, caption))
+        async with self.db.transaction() as tx:
+            if message.document is not None:
+                await audit.record(tx, actor=to.actor, action="export",
+                                   detail={**request.describe(), "rows": rows, "via": "chat"})
+            await outbox.record(tx, shopkeeper_id=to.shopkeeper_id, channel=to.channel,
+                                external_id=to.external_id,
+                                payloads=[payload(message, to.lang)])
+        self.sender.wake()
+
+    def _file(self, url: str, request: ExportRequest) -> tuple[bytes | None, int, int]:
+        """The export's bytes (None when too large to send), rows and size in bytes.
+        Runs in a worker thread; the file is streamed to disk past a few megabytes."""
+        with tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY) as out:
+            rows = self.make(url, request, out)
+            size = out.tell()
+            if size > LARGEST_DOCUMENT:
+                return None, rows, size
+            out.seek(0)
+            return out.read(), rows, size

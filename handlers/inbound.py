@@ -27,6 +27,14 @@ class Inbound:
     press: str | None = None
     #: The first name the person's app shows (kept only for coaches, on tickets they take).
     display_name: str | None = None
+    #: The group chat it was written in (the coaches' group), None in a private chat. The
+    #: person is still ``external_id``; what the bot answers goes to the group.
+    group: str | None = None
+
+    @property
+    def chat(self) -> str:
+        """Where the answer goes: the group it was written in, else the person's chat."""
+        return self.group if self.group is not None else self.external_id
 
     @property
     def address(self) -> str:

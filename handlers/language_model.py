@@ -12,9 +12,11 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import openai
-from openai.types.chat import ChatCompletionMessageParam
+if TYPE_CHECKING:  # openai takes about a second to import: only a bot that asks loads it
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +73,13 @@ class LanguageModel:
 
     def __init__(self, settings: ModelSettings) -> None:
         self.settings = settings
-        self._client = (openai.AsyncOpenAI(
-            api_key=settings.api_key, base_url=settings.base_url or None,
-            timeout=settings.timeout_seconds, max_retries=settings.max_retries)
-            if settings.api_key else None)
+        self._client: openai.AsyncOpenAI | None = None
+        if settings.api_key:
+            import openai  # lazily: see the import at the top
+
+            self._client = openai.AsyncOpenAI(
+                api_key=settings.api_key, base_url=settings.base_url or None,
+                timeout=settings.timeout_seconds, max_retries=settings.max_retries)
 
     @property
     def configured(self) -> bool:
@@ -85,6 +90,8 @@ class LanguageModel:
         """The model's answer to ``messages``; raises :class:`ModelUnavailableError`."""
         if self._client is None:
             raise ModelUnavailableError("no OPENAI_API_KEY")
+        import openai  # lazily, as the client was
+
         try:
             async with asyncio.timeout(self.settings.timeout_seconds):
                 response = await self._client.chat.completions.create(

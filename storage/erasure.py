@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import audit, footprint
-from storage.tables import BROADCAST, BROADCAST_DRAFT, MEDIA
+from storage.tables import BROADCAST, BROADCAST_DRAFT, MEDIA, OUTBOX, TICKET, TICKET_POST
 
 
 async def erase(tx: AsyncConnection, *, shopkeeper_id: int, actor: str, reason: str,
@@ -28,6 +28,12 @@ async def erase(tx: AsyncConnection, *, shopkeeper_id: int, actor: str, reason: 
             BROADCAST_DRAFT.c.shopkeeper_id == shopkeeper_id,
             BROADCAST_DRAFT.c.media_id.is_not(None)))).scalars())
     counts: dict[str, int] = {}
+    # The messages about their tickets in the coaches' chats (their shop, their question)
+    # are rows of the coaches: found through ``ticket_post`` before the tickets go.
+    about = (sa.select(TICKET_POST.c.outbox_id).join(TICKET, TICKET.c.id == TICKET_POST.c.ticket_id)
+             .where(TICKET.c.shopkeeper_id == shopkeeper_id))
+    result = await tx.execute(sa.delete(OUTBOX).where(OUTBOX.c.id.in_(about)))
+    _add(counts, OUTBOX.name, result.rowcount)
     for table in footprint.tables():
         for column, value in footprint.mentions(table, who):
             cleared = None if column.foreign_keys else footprint.ERASED

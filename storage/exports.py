@@ -26,9 +26,12 @@ from storage.tables import (
     FLOW_SNAPSHOT,
     IDENTITY,
     OUTBOX,
+    QUESTION,
     RESULT,
     RUN,
     SHOPKEEPER,
+    TICKET,
+    TICKET_MESSAGE,
     TIP_SENT,
 )
 
@@ -231,6 +234,46 @@ def broadcasts(conn: sa.Connection,
         tallies[broadcast_id].add(status, error, bool(gone), number)
     for row in made:
         yield row, tallies[row["id"]]
+
+
+def tickets(conn: sa.Connection, filters: Filters) -> Iterator[sa.RowMapping]:
+    """Every ticket (filtered on when it was opened) with each message of its conversation,
+    oldest first: one row per message, ``message_id`` None for a ticket without any."""
+    query = (sa.select(
+        TICKET.c.id, TICKET.c.shopkeeper_id, TICKET.c.question, TICKET.c.status,
+        TICKET.c.coach_id, TICKET.c.coach_name, TICKET.c.created_at, TICKET.c.claimed_at,
+        TICKET.c.closed_at, SHOPKEEPER.c.shop_type, SHOPKEEPER.c.municipality,
+        TICKET_MESSAGE.c.id.label("message_id"), TICKET_MESSAGE.c.from_coach,
+        TICKET_MESSAGE.c.text, TICKET_MESSAGE.c.at)
+        .join(SHOPKEEPER, SHOPKEEPER.c.id == TICKET.c.shopkeeper_id)
+        .outerjoin(TICKET_MESSAGE, TICKET_MESSAGE.c.ticket_id == TICKET.c.id)
+        .where(_between(TICKET.c.created_at, filters), _people(filters))
+        .order_by(TICKET.c.id, TICKET_MESSAGE.c.id))
+    return _stream(conn, query)
+
+
+def count_tickets(conn: sa.Connection, filters: Filters) -> int:
+    return int(conn.execute(
+        sa.select(sa.func.count()).select_from(TICKET)
+        .join(SHOPKEEPER, SHOPKEEPER.c.id == TICKET.c.shopkeeper_id)
+        .where(_between(TICKET.c.created_at, filters), _people(filters))).scalar_one())
+
+
+def questions(conn: sa.Connection, filters: Filters) -> Iterator[sa.RowMapping]:
+    """Every question to the coach (filtered on when it was asked) with its answer, how it
+    was answered and its tokens, oldest first."""
+    query = (sa.select(QUESTION, SHOPKEEPER.c.shop_type, SHOPKEEPER.c.municipality)
+             .join(SHOPKEEPER, SHOPKEEPER.c.id == QUESTION.c.shopkeeper_id)
+             .where(_between(QUESTION.c.asked_at, filters), _people(filters))
+             .order_by(QUESTION.c.id))
+    return _stream(conn, query)
+
+
+def count_questions(conn: sa.Connection, filters: Filters) -> int:
+    return int(conn.execute(
+        sa.select(sa.func.count()).select_from(QUESTION)
+        .join(SHOPKEEPER, SHOPKEEPER.c.id == QUESTION.c.shopkeeper_id)
+        .where(_between(QUESTION.c.asked_at, filters), _people(filters))).scalar_one())
 
 
 def _sync_url(url: str) -> str:

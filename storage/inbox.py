@@ -1,8 +1,10 @@
 """The inbox: received updates, stored before the platform is told they arrived.
 
 Storing is also the dedupe: (channel, key) is unique, so an update the platform delivers
-twice is stored once. A chat's updates are handled in ``seq`` order (the platform's update
-id where it has one), one at a time, by whichever process holds the chat's lock.
+twice is stored once. Once handled, an update keeps only its key and status: the payload
+(names, what was typed) is cleared, whoever sent it. A chat's updates are handled in
+``seq`` order (the platform's update id where it has one), one at a time, by whichever
+process holds the chat's lock.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ _PENDING_OF_CHAT = (
     .where(INBOX.c.status == InboxStatus.PENDING, INBOX.c.channel == sa.bindparam("channel"),
            INBOX.c.chat == sa.bindparam("chat"))
     .order_by(INBOX.c.seq, INBOX.c.id).limit(100))
+# Handled: the payload goes (a first name, what was typed: personal data, also of people
+# who never consented), the key stays for the dedupe of a redelivery.
 _DONE = (sa.update(INBOX)
          .where(INBOX.c.id == sa.bindparam("row_id"), INBOX.c.status == InboxStatus.PENDING)
-         .values(status=InboxStatus.DONE, handled_at=sa.bindparam("now"))
+         .values(status=InboxStatus.DONE, handled_at=sa.bindparam("now"), payload={})
          .returning(INBOX.c.id))
 
 
@@ -80,8 +84,9 @@ async def by_id(tx: AsyncConnection, *, row_id: int) -> InboxRecord | None:
 
 
 async def mark_done(tx: AsyncConnection, *, row_id: int) -> bool:
-    """Claim the update as handled, in the turn's transaction; False when another process
-    handled it first."""
+    """Claim the update as handled, in the turn's transaction, and clear what it said (its
+    key stays, so a redelivery is still recognised); False when another process handled
+    it first."""
     return (await tx.execute(_DONE, {"row_id": row_id, "now": utcnow()})).first() is not None
 
 

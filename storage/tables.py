@@ -615,7 +615,24 @@ class TicketMessage(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
 
 
+class TicketPost(SQLModel, table=True):
+    """A message about a ticket in a coach's chat or the coaches' group (the request, a
+    relayed message): a coach who replies to it on the platform answers that ticket. The
+    platform's message ids are on the outbox row once it is sent."""
+
+    __tablename__ = "ticket_post"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("ticket.id", ondelete="CASCADE"), index=True,
+                            nullable=False))
+    outbox_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("outbox.id", ondelete="CASCADE"), index=True,
+                            nullable=False))
+
+
 TICKET: sa.Table = Ticket.__table__  # type: ignore[attr-defined]
+TICKET_POST: sa.Table = TicketPost.__table__  # type: ignore[attr-defined]
 TICKET_MESSAGE: sa.Table = TicketMessage.__table__  # type: ignore[attr-defined]
 
 

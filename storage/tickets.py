@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import SHOPKEEPER, TICKET, TICKET_MESSAGE, TicketStatus
+from storage.tables import OUTBOX, SHOPKEEPER, TICKET, TICKET_MESSAGE, TICKET_POST, TicketStatus
 
+#: How many of a chat's latest ticket messages a reply is looked up among.
+RECENT_POSTS = 500
 #: A ticket nobody wrote in for this long is closed.
 SILENT_FOR = timedelta(days=7)
 ACTIVE = (TicketStatus.OPEN, TicketStatus.CLAIMED)
@@ -106,6 +108,30 @@ async def messages(tx: AsyncConnection, *, ticket_id: int) -> list[tuple[bool, s
                             .where(TICKET_MESSAGE.c.ticket_id == ticket_id)
                             .order_by(TICKET_MESSAGE.c.id))
     return [(bool(coach), str(text), at) for coach, text, at in rows]
+
+
+async def posted(tx: AsyncConnection, *, ticket_id: int, outbox_ids: list[int]) -> None:
+    """The outbox rows ``outbox_ids`` are about ticket ``ticket_id`` (a reply to one of them,
+    once sent, answers it)."""
+    if outbox_ids:
+        await tx.execute(sa.insert(TICKET_POST),
+                         [{"ticket_id": ticket_id, "outbox_id": row} for row in outbox_ids])
+
+
+async def replied_to(tx: AsyncConnection, *, channel: str, chat: str,
+                     message_id: str) -> int | None:
+    """The ticket whose message ``message_id`` (the platform's id) in ``chat`` is, if it is
+    one of the chat's latest ticket messages; else None."""
+    rows = await tx.execute(
+        sa.select(TICKET_POST.c.ticket_id, OUTBOX.c.platform_ids)
+        .join(OUTBOX, OUTBOX.c.id == TICKET_POST.c.outbox_id)
+        .where(OUTBOX.c.channel == channel, OUTBOX.c.external_id == chat,
+               OUTBOX.c.platform_ids.is_not(None))
+        .order_by(TICKET_POST.c.id.desc()).limit(RECENT_POSTS))
+    for ticket_id, platform_ids in rows:
+        if message_id in (platform_ids or ()):
+            return int(ticket_id)
+    return None
 
 
 async def _close_silent(tx: AsyncConnection, *, now: datetime,

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import re
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,14 +18,14 @@ from typing import Any
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from recording import CHAT, handle, recorder, say, texts_of
+from recording import CHAT, handle, inbound, recorder, say, texts_of
 
 from bot import cli
 from bot import exports as cli_exports
 from bot.app import App, build
 from bot.config import Settings
 from flows.loader import parse_flow
-from flows.messages import Reply
+from flows.messages import Outbound, Reply
 from flows.texts import Texts
 from handlers.admin import AdminDesk
 from handlers.export_files import ExportRequest, produce
@@ -287,9 +288,20 @@ def desk(app: App) -> AdminDesk:
     return admin
 
 
+async def chat(app: App, message: Inbound) -> list[Outbound]:
+    """What reached the sender of ``message``: the turn's answer, then what the work after
+    the turn (the export) queued."""
+    channel = recorder(app)
+    before = len(channel.to(message.external_id))
+    await app.dispatcher.handle(message)
+    await app.sender.poll()
+    return channel.to(message.external_id)[before:]
+
+
 async def test_an_admin_gets_the_file_and_the_export_is_audited(
         people: App, texts: Texts) -> None:
-    [sent] = await say(people, "/export answers csv", "admin")
+    started, sent = await chat(people, inbound("/export answers csv", "admin"))
+    assert started.text == texts.get("nl", "export_started", table="Antwoorden")
     assert sent.document is not None
     assert re.fullmatch(r"kiss-answers-\d{8}-\d{4}\.csv", sent.document.name)
     assert sent.document.content_type == "text/csv"
@@ -302,7 +314,12 @@ async def test_an_admin_gets_the_file_and_the_export_is_audited(
         [question] = await desk(people).press(turn, Reply(choice="users", ref="export"))
         assert question.ref == "export.users"
         assert [b.id for b in question.buttons] == ["xlsx", "csv", "jsonl"]
-        [file] = await desk(people).press(turn, Reply(choice="xlsx", ref=question.ref))
+        [coming] = await desk(people).press(turn, Reply(choice="xlsx", ref=question.ref))
+        assert coming.document is None and len(turn.afterwards) == 1
+        assert len(await exported(tx)) == 1  # the xlsx is not made yet, nor audited
+    await turn.afterwards[0]()  # after the commit, as the dispatcher runs it
+    await people.sender.poll()
+    file = recorder(people).to("admin")[-1]
     assert file.document is not None and file.document.name.endswith(".xlsx")
     book = openpyxl.load_workbook(io.BytesIO(file.document.data))
     assert book.sheetnames == ["users", "dictionary"]
@@ -321,12 +338,57 @@ async def test_the_buttons_go_through_the_dispatcher_for_admins_only(people: App
     [fmt] = await handle(people, Inbound(CHAT, "admin", press="p1",
                                          reply=Reply(choice="users", ref=asked.ref)))
     assert fmt.ref == "export.users"
-    [sent] = await handle(people, Inbound(CHAT, "admin", press="p2",
-                                          reply=Reply(choice="csv", ref=fmt.ref)))
+    _, sent = await chat(people, Inbound(CHAT, "admin", press="p2",
+                                         reply=Reply(choice="csv", ref=fmt.ref)))
     assert sent.document is not None and sent.document.data.startswith(b"\xef\xbb\xbf")
-    [stale] = await handle(people, Inbound(CHAT, "u2", press="p3",
-                                           reply=Reply(choice="csv", ref=fmt.ref)))
+    [stale] = await chat(people, Inbound(CHAT, "u2", press="p3",
+                                         reply=Reply(choice="csv", ref=fmt.ref)))
     assert stale.document is None and "oudere vraag" in stale.text
+
+
+async def test_other_turns_go_on_while_a_chat_export_is_made(
+        people: App, texts: Texts) -> None:
+    """Regression: the export ran inside the admin's turn and, on SQLite, held the bot's
+    one connection until the file was made. Now it is made after the turn, on its own
+    connection: here it is held mid-file until another person's turn has completed."""
+    midway, go_on = threading.Event(), threading.Event()
+
+    def slow(url: str, request: ExportRequest, out: Any) -> int:
+        def progress(done: int, total: int) -> None:
+            midway.set()  # rows are being read and written
+            if not go_on.wait(timeout=30):
+                raise AssertionError("the other turn never completed")
+
+        return produce(url, request, out, progress)
+
+    exports = desk(people).exports
+    exports.make = slow
+    exporting = asyncio.create_task(chat(people, inbound("/export answers xlsx", "admin")))
+    assert await asyncio.to_thread(midway.wait, 30)
+    [answer] = await asyncio.wait_for(say(people, "/help", "u2"), timeout=30)
+    assert "/results" in answer.text
+    assert not exporting.done()  # the other turn completed while the export was running
+    async with people.db.transaction() as tx:  # and the database is free for writes
+        assert await exported(tx) == []
+    go_on.set()
+    started, sent = await exporting
+    assert started.text == texts.get("nl", "export_started", table="Antwoorden")
+    assert sent.document is not None and sent.document.name.endswith(".xlsx")
+    async with people.db.transaction() as tx:
+        [entry] = await exported(tx)
+    assert entry.detail["rows"] > 0
+
+
+async def test_a_failed_chat_export_is_said_kindly_and_not_audited(
+        people: App, texts: Texts) -> None:
+    def broken(url: str, request: ExportRequest, out: Any) -> int:
+        raise OSError("disk full")
+
+    desk(people).exports.make = broken
+    _, failed = await chat(people, inbound("/export users csv", "admin"))
+    assert failed.text == texts.get("nl", "export_failed") and failed.document is None
+    async with people.db.transaction() as tx:
+        assert await exported(tx) == []
 
 
 async def test_the_command_line_exports_audits_and_lists_the_trail(

@@ -26,6 +26,10 @@ from storage.inbox import Received
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+#: Chat types that are groups: only coaches' ticket work is read there.
+GROUPS = ("group", "supergroup")
+#: What a coach may type in the coaches' group (the rest of a group's talk is not ours).
+GROUP_COMMANDS = ("reply", "close", "tickets")
 #: Control characters a person cannot mean to send (tab and newline stay).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -100,8 +104,11 @@ class Reader:
         if message is None:
             return None  # edits, channel posts: not a conversation with a shopkeeper
         chat = _field(message, "chat", dict)
-        if _field(chat, "type", str) != "private":
-            return None  # groups
+        kind = _field(chat, "type", str)
+        if kind in GROUPS:
+            return _in_group(message, str(_field(chat, "id", int)))
+        if kind != "private":
+            return None  # channels
         chat_id = str(_field(chat, "id", int))
         hint = _hint(message.get("from"))
         text = clean(message.get("text") or "") if isinstance(message.get("text"), str) else ""
@@ -118,8 +125,8 @@ class Reader:
         entities = message.get("caption_entities" if photo else "entities")
         # Stickers, voice notes get Reply(text=""): the conversation asks for text kindly.
         return Interpreted(Inbound(CHANNEL, chat_id, reply=Reply(
-            text=text, photo=photo, formatted=entities_to_html(text, entities)),
-            language_hint=hint), self._typing(chat_id))
+            text=text, photo=photo, formatted=entities_to_html(text, entities),
+            replying_to=_replying_to(message)), language_hint=hint), self._typing(chat_id))
 
     def _typing(self, chat_id: str) -> After:
         """Shows "typing…" while the turn's slow work (a question to the language model)
@@ -138,10 +145,10 @@ class Reader:
         parsed = render.parse_callback_data(data)
         # Data this bot did not make is answered like a button from an old question.
         ref, choice = parsed if parsed is not None else ("?", "?")
+        question = query.get("message")
         inbound = Inbound(CHANNEL, str(_field(sender, "id", int)),
                           reply=Reply(choice=choice, ref=ref), language_hint=_hint(sender),
-                          press=press, display_name=_name(sender))
-        question = query.get("message")
+                          press=press, display_name=_name(sender), group=_group_of(question))
 
         async def after(handled: Handled) -> None:
             if handled.notice:
@@ -154,6 +161,44 @@ class Reader:
                                 press)
 
         return Interpreted(inbound, after)
+
+
+def _in_group(message: dict[str, Any], group: str) -> Interpreted | None:
+    """A message in a group (the coaches' group): a coach's command about tickets, or a
+    reply to a message; anything else is not for the bot. Who wrote it is the person."""
+    sender = _field(message, "from", dict)
+    text = clean(message["text"]) if isinstance(message.get("text"), str) else ""
+    person = str(_field(sender, "id", int))
+    if text.startswith("/") and len(text) > 1:
+        word, _, argument = text[1:].partition(" ")
+        command = word.split("@", 1)[0].lower()
+        if command not in GROUP_COMMANDS:
+            return None
+        return Interpreted(Inbound(CHANNEL, person, command=command, argument=argument.strip(),
+                                   language_hint=_hint(sender), display_name=_name(sender),
+                                   group=group))
+    replying_to = _replying_to(message)
+    if replying_to is None or not text:
+        return None
+    return Interpreted(Inbound(CHANNEL, person, reply=Reply(text=text, replying_to=replying_to),
+                               language_hint=_hint(sender), display_name=_name(sender),
+                               group=group))
+
+
+def _replying_to(message: dict[str, Any]) -> str | None:
+    """The id of the message this one replies to, as the outbox keeps it (text)."""
+    replied = message.get("reply_to_message")
+    if isinstance(replied, dict) and isinstance(replied.get("message_id"), int):
+        return str(replied["message_id"])
+    return None
+
+
+def _group_of(question: Any) -> str | None:
+    """The group a pressed button's message is in; None in a private chat."""
+    chat = question.get("chat") if isinstance(question, dict) else None
+    if isinstance(chat, dict) and chat.get("type") in GROUPS and isinstance(chat.get("id"), int):
+        return str(chat["id"])
+    return None
 
 
 def _photo(sizes: Any) -> tuple[str, str] | None:

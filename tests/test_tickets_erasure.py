@@ -1,0 +1,56 @@
+"""A shopkeeper who erases themselves takes their tickets along, including the messages
+about them in the coaches' chats (their shop, their question, what they wrote)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+from recording import Clock, recorder, say
+from test_tickets import TUESDAY, as_coach, claim, team
+
+from bot.app import App, build
+from bot.config import Settings
+from storage import erasure
+from storage.tables import OUTBOX, TICKET, TICKET_MESSAGE, TICKET_POST
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(TUESDAY)
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: Clock) -> AsyncIterator[App]:
+    app = await build(settings, clock=clock)
+    recorder(app)
+    yield app
+    await app.close()
+
+
+async def payloads(app: App) -> str:
+    async with app.db.transaction() as tx:
+        return " ".join(str(p) for p in (await tx.execute(sa.select(OUTBOX.c.payload))).scalars())
+
+
+async def test_erasure_takes_the_ticket_messages_in_the_coaches_chats(app: App) -> None:
+    shop = await team(app)
+    await say(app, "/coach Hoe krijg ik meer Google-reviews?", "shop")
+    await claim(app, "coach-an", "An", 1)
+    await say(app, "Ons adres is Marktplein 3", "shop")
+    await as_coach(app, "coach-an", "An", "/reply 1 Zet een QR-code aan de kassa.")
+    await app.sender.poll()
+    before = await payloads(app)
+    assert "Google-reviews" in before and "Marktplein 3" in before  # in the coaches' chats
+
+    async with app.db.transaction() as tx:
+        counts = await erasure.erase(tx, shopkeeper_id=shop, actor="self", reason="test")
+    assert counts["outbox"] >= 3
+    after = await payloads(app)
+    for trace in ("Google-reviews", "Marktplein 3", "#3"):
+        assert trace not in after, trace
+    async with app.db.transaction() as tx:
+        for table in (TICKET, TICKET_MESSAGE, TICKET_POST):
+            assert (await tx.execute(sa.select(sa.func.count()).select_from(table))
+                    ).scalar_one() == 0, table.name
