@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.delivery.sender import DeliverySettings
+from bot.whatsapp.settings import WhatsAppSettings
+from bot.whatsapp.settings import from_config as whatsapp_from_config
 from flows.timing import SendingHours, parse_duration
 from handlers.language_model import ModelSettings
 from handlers.privacy import Privacy
@@ -53,6 +55,8 @@ class Settings:
 
     #: The language model answering questions (``[llm]``); without a key: tips only.
     llm: ModelSettings = field(default_factory=ModelSettings)
+    #: WhatsApp Cloud API (``[whatsapp]``); served when its secrets and number are set.
+    whatsapp: WhatsAppSettings = field(default_factory=WhatsAppSettings)
 
     @classmethod
     def load(cls, path: Path | None = None,
@@ -124,6 +128,7 @@ class Settings:
 
 
             llm=_llm(value, env, path),
+            whatsapp=_whatsapp(data, env, path),
         )
 
 
@@ -215,3 +220,11 @@ def _llm(value: Lookup, env: Mapping[str, str], path: Path) -> ModelSettings:
             monthly_tokens=int(value("llm", "monthly_tokens", "KISS_LLM_MONTHLY_TOKENS")))
     except ValueError as exc:
         raise ConfigError(f"{path} [llm]: {exc}") from None
+
+
+def _whatsapp(data: Mapping[str, Any], env: Mapping[str, str], path: Path) -> WhatsAppSettings:
+    """``[whatsapp]``: the API, rates, tier and templates; secrets from the environment."""
+    try:
+        return whatsapp_from_config(data.get("whatsapp", {}), env)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
