@@ -82,7 +82,7 @@ ERRORS = {
 }
 
 
-class Refusal(Exception):
+class RefusalError(Exception):
     """A call the Cloud API refuses: HTTP status and Graph error code."""
 
     def __init__(self, code: int, details: str, status: int = 400) -> None:
@@ -150,8 +150,8 @@ class GraphEmulator:
     """The Cloud API on loopback. ``templates``: name → languages it is approved in and its
     number of body parameters."""
 
-    token: str = "EAAG-test-token"  # noqa: S105  (a test credential)
-    app_secret: str = "test-app-secret"  # noqa: S105
+    token: str = "EAAG-test-token"
+    app_secret: str = "test-app-secret"
     phone_number_id: str = "109876543210"
     version: str = VERSION
     templates: dict[str, tuple[frozenset[str], int]] = field(default_factory=lambda: {
@@ -228,19 +228,19 @@ class GraphEmulator:
         return [m for m in self.sent if m.to == wa_id]
 
     async def wait_for_sent(self, count: int, *, to: str | None = None,
-                            timeout: float = 15.0) -> list[Sent]:
+                            within: float = 15.0) -> list[Sent]:
         """Wait until ``count`` messages (to ``to``) were accepted; returns them."""
         def mine() -> list[Sent]:
             return [m for m in self.sent if to is None or m.to == to]
 
-        async with asyncio.timeout(timeout), self._changed:
+        async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: len(mine()) >= count)
         return mine()
 
     async def settle(self, to: str, predicate: Callable[[list[Sent]], bool],
-                     timeout: float = 15.0) -> list[Sent]:
+                     within: float = 15.0) -> list[Sent]:
         """Wait until the messages to ``to`` satisfy ``predicate``."""
-        async with asyncio.timeout(timeout), self._changed:
+        async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: predicate(self.messages_to(to)))
         return self.messages_to(to)
 
@@ -250,7 +250,7 @@ class GraphEmulator:
         given = request.headers.get("Authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
 
-    def _refuse(self, refusal: Refusal, request_body: Any = None,
+    def _refuse(self, refusal: RefusalError, request_body: Any = None,
                 injected: bool = False) -> web.Response:
         self.errors.append({"code": refusal.code, "details": refusal.details,
                             "body": request_body, "injected": injected})
@@ -262,22 +262,22 @@ class GraphEmulator:
 
     async def _messages(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
-            return self._refuse(Refusal(190, "invalid access token", 401))
+            return self._refuse(RefusalError(190, "invalid access token", 401))
         try:
             body = await request.json()
         except ValueError:
-            return self._refuse(Refusal(100, "the body is not JSON"))
+            return self._refuse(RefusalError(100, "the body is not JSON"))
         if request.match_info["phone"] != self.phone_number_id:
-            return self._refuse(Refusal(100, "unknown phone number id"), body)
+            return self._refuse(RefusalError(100, "unknown phone number id"), body)
         if self._faults:
             fault = self._faults[0]
             fault.count -= 1
             if fault.count <= 0:
                 self._faults.pop(0)
-            return self._refuse(Refusal(fault.code, "injected", fault.status), body, True)
+            return self._refuse(RefusalError(fault.code, "injected", fault.status), body, True)
         try:
             kind = self._check(body)
-        except Refusal as refusal:
+        except RefusalError as refusal:
             return self._refuse(refusal, body)
         wamid = f"wamid.EMU{next(self._ids):08d}"
         async with self._changed:
@@ -290,21 +290,21 @@ class GraphEmulator:
     def _check(self, body: Any) -> str:
         """The message's type, or the refusal the Cloud API gives it."""
         if not isinstance(body, dict) or body.get("messaging_product") != "whatsapp":
-            raise Refusal(100, "messaging_product must be whatsapp")
+            raise RefusalError(100, "messaging_product must be whatsapp")
         to = body.get("to")
         if not isinstance(to, str) or not to.isdigit():
-            raise Refusal(100, "to must be a phone number")
+            raise RefusalError(100, "to must be a phone number")
         kind = body.get("type", "text")
         check = {"text": self._text, "interactive": self._interactive,
                  "image": self._media_message, "document": self._media_message,
                  "template": self._template}.get(kind)
         if check is None:
-            raise Refusal(100, f"unsupported message type {kind!r}")
+            raise RefusalError(100, f"unsupported message type {kind!r}")
         check(body.get(kind), kind)
         if kind != "template":
             last = self.last_inbound.get(to)
             if last is None or self.now() - last > WINDOW_SECONDS:
-                raise Refusal(131047, "more than 24 hours have passed since the customer "
+                raise RefusalError(131047, "more than 24 hours have passed since the customer "
                                       "last replied to this number")
         return str(kind)
 
@@ -313,16 +313,16 @@ class GraphEmulator:
         if text is None and not required:
             return
         if not isinstance(text, str) or (required and not text.strip()):
-            raise Refusal(100, f"{what} is required")
+            raise RefusalError(100, f"{what} is required")
         if len(text) > limit:
-            raise Refusal(100, f"{what} is longer than {limit} characters")
+            raise RefusalError(100, f"{what} is longer than {limit} characters")
 
     def _text(self, part: Any, _: str) -> None:
         self._limit((part or {}).get("body"), MAX_TEXT, "text.body")
 
     def _interactive(self, part: Any, _: str) -> None:
         if not isinstance(part, dict):
-            raise Refusal(100, "interactive is required")
+            raise RefusalError(100, "interactive is required")
         self._limit(part.get("body", {}).get("text"), MAX_BODY, "body.text")
         header = part.get("header")
         if header is not None:
@@ -334,14 +334,14 @@ class GraphEmulator:
         if part.get("type") == "button":
             buttons = action.get("buttons") or []
             if not 1 <= len(buttons) <= MAX_BUTTONS:
-                raise Refusal(100, f"buttons: between 1 and {MAX_BUTTONS}")
+                raise RefusalError(100, f"buttons: between 1 and {MAX_BUTTONS}")
             ids, titles = set(), set()
             for button in buttons:
                 reply = button.get("reply") or {}
                 self._limit(reply.get("title"), MAX_BUTTON_TITLE, "button title")
                 self._limit(reply.get("id"), MAX_BUTTON_ID, "button id")
                 if reply["id"] in ids or reply["title"] in titles:
-                    raise Refusal(100, "button ids and titles must be unique")
+                    raise RefusalError(100, "button ids and titles must be unique")
                 ids.add(reply["id"])
                 titles.add(reply["title"])
         elif part.get("type") == "list":
@@ -349,7 +349,7 @@ class GraphEmulator:
             sections = action.get("sections") or []
             rows = [row for section in sections for row in section.get("rows") or []]
             if not sections or not 1 <= len(rows) <= MAX_ROWS:
-                raise Refusal(100, f"a list has between 1 and {MAX_ROWS} rows")
+                raise RefusalError(100, f"a list has between 1 and {MAX_ROWS} rows")
             if len(sections) > 1:
                 for section in sections:
                     self._limit(section.get("title"), MAX_ROW_TITLE, "section title")
@@ -360,38 +360,38 @@ class GraphEmulator:
                 self._limit(row.get("description"), MAX_ROW_DESCRIPTION, "row description",
                             required=False)
                 if row["id"] in ids:
-                    raise Refusal(100, "row ids must be unique")
+                    raise RefusalError(100, "row ids must be unique")
                 ids.add(row["id"])
         else:
-            raise Refusal(100, "interactive type must be button or list")
+            raise RefusalError(100, "interactive type must be button or list")
 
     def _media_message(self, part: Any, kind: str) -> None:
         if not isinstance(part, dict) or not (part.get("id") or part.get("link")):
-            raise Refusal(100, f"{kind}: an id or a link is required")
+            raise RefusalError(100, f"{kind}: an id or a link is required")
         if part.get("id") and part["id"] not in self.media:
-            raise Refusal(131053, f"unknown media id {part['id']}")
+            raise RefusalError(131053, f"unknown media id {part['id']}")
         self._limit(part.get("caption"), MAX_CAPTION, "caption", required=False)
 
     def _template(self, part: Any, _: str) -> None:
         if not isinstance(part, dict):
-            raise Refusal(100, "template is required")
+            raise RefusalError(100, "template is required")
         known = self.templates.get(str(part.get("name")))
         language = (part.get("language") or {}).get("code")
         if known is None or language not in known[0]:
-            raise Refusal(132001, f"template {part.get('name')!r} ({language}) does not exist")
+            raise RefusalError(132001, f"template {part.get('name')!r} ({language}) does not exist")
         parameters = [p for c in part.get("components") or [] if c.get("type") == "body"
                       for p in c.get("parameters") or []]
         if len(parameters) != known[1]:
-            raise Refusal(132000, f"expected {known[1]} parameters, got {len(parameters)}")
+            raise RefusalError(132000, f"expected {known[1]} parameters, got {len(parameters)}")
         for parameter in parameters:
             text = parameter.get("text")
             if not isinstance(text, str) or not text or _BAD_PARAMETER.search(text):
-                raise Refusal(132018, "a parameter may not be empty nor hold new lines, "
+                raise RefusalError(132018, "a parameter may not be empty nor hold new lines, "
                                       "tabs or more than 4 consecutive spaces")
 
     async def _upload(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
-            return self._refuse(Refusal(190, "invalid access token", 401))
+            return self._refuse(RefusalError(190, "invalid access token", 401))
         fields: dict[str, Any] = {}
         reader = await request.multipart()
         async for part in reader:
@@ -401,10 +401,10 @@ class GraphEmulator:
             fields[part.name or ""] = (data, part.headers.get("Content-Type", ""),
                                        part.filename or "")
         if fields.get("messaging_product", (b"",))[0] != b"whatsapp" or "file" not in fields:
-            return self._refuse(Refusal(100, "messaging_product and file are required"))
+            return self._refuse(RefusalError(100, "messaging_product and file are required"))
         data, content_type, name = fields["file"]
         if not data or not content_type:
-            return self._refuse(Refusal(131053, "empty file or no content type"))
+            return self._refuse(RefusalError(131053, "empty file or no content type"))
         media_id = f"{next(self._ids) + 7_000_000_000}"
         self.media[media_id] = (bytes(data), content_type, name)
         return web.json_response({"id": media_id})
