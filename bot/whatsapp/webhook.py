@@ -64,6 +64,7 @@ class WebhookRoutes:
         self.secret = app_secret.encode()
         self.verify_token = verify_token.encode()
         self.wake = wake
+        self.max_body = max_body
         self.app = web.Application(client_max_size=max_body)
         self.app.router.add_get("/webhook", self.verify)
         self.app.router.add_post("/webhook", self.receive)
@@ -80,7 +81,9 @@ class WebhookRoutes:
         signature = request.headers.get(SIGNATURE_HEADER)
         if signature is None:
             return web.Response(status=401, text="unsigned")
-        raw = await request.read()  # over the limit: aiohttp answers 413
+        raw = await self._body(request)
+        if raw is None:
+            return web.Response(status=413, text="too large")
         if not signed(raw, signature, self.secret):
             log.warning("whatsapp webhook: a post with a wrong signature was refused")
             return web.Response(status=401, text="bad signature")
@@ -97,6 +100,18 @@ class WebhookRoutes:
             log.exception("whatsapp webhook: could not store a notification")
             return web.Response(status=500, text="try again")
         return web.Response(text="ok")
+
+    async def _body(self, request: web.Request) -> bytes | None:
+        """The raw body, or None when it is over the limit. (aiohttp applies the root
+        application's limit to every request: a sub-application's own is checked here.)"""
+        if (request.content_length or 0) > self.max_body:
+            return None
+        body = bytearray()
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > self.max_body:
+                return None
+        return bytes(body)
 
     async def _record(self, found: Webhook) -> None:
         """Open windows and release what waited for them, keep statuses, show list pages."""
