@@ -31,12 +31,12 @@ Messages = list[Sent]
 def whatsapp_settings(graph: GraphEmulator, **extra: Any) -> WhatsAppSettings:
     templates = {kind: Template(f"kiss_{kind}", {"nl": "nl", "en": "en", "fr": "fr"})
                  for kind in ("tip", "reminder", "broadcast", "check_in")}
-    return WhatsAppSettings(
+    return replace(WhatsAppSettings(
         access_token=graph.token, app_secret=graph.app_secret, verify_token="verify-me-please",
         phone_number_id=graph.phone_number_id, api_base_url=graph.base_url, rate=1e5,
         pair_seconds=6.0, daily_tier=250, templates=templates,
         outside_window={"tip": "template", "reminder": "template", "broadcast": "template",
-                        "check_in": "wait", "other": "wait"}, **extra)
+                        "check_in": "wait", "other": "wait"}), **extra)
 
 
 class Running:

@@ -18,6 +18,7 @@ retried, other 4xx → refused.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -99,6 +100,7 @@ class WhatsAppChannel:
         #: wa_id → when the Cloud API last said their window was closed.
         self.closed: dict[str, datetime] = {}
         self._last_bulk: dict[str, datetime] = {}
+        self._tier = asyncio.Lock()
 
     def note_wrote(self, at: dict[str, datetime]) -> None:
         """People wrote (the webhook): their windows are open from ``at``."""
@@ -162,25 +164,28 @@ class WhatsAppChannel:
             raise Held(f"{whatsapp.WAITING} for the person to write again (24-hour window "
                        f"closed; {kind})", until=None, progress=row.progress)
         day = now.date().isoformat()
-        async with self.db.transaction() as tx:
-            counted = await whatsapp.reached(tx, day=day, shopkeeper_id=row.shopkeeper_id)
-            full = not counted and await whatsapp.reached_count(tx, day=day) >= \
-                self.settings.daily_tier
-        if full:
-            tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(),
-                                        tzinfo=now.tzinfo)
-            raise Held(f"whatsapp: daily tier of {self.settings.daily_tier} people reached; "
-                       f"continues on {tomorrow.date().isoformat()}",
-                       until=utcnow() + (tomorrow - now), progress=row.progress)
         call = self.renderer.template(message, template.name, language)
-        await pace()
-        try:
-            wamid = await self.graph.send(row.external_id, call.body)
-        except (GraphError, GraphLostError, GraphUnreachedError) as exc:
-            raise _outcome(exc, 0, [], row.external_id) from exc
-        if not counted:
+        # The count and the send go together: concurrent sends of one wave must not all see
+        # room for one more. (One sender process per number; several share by heartbeat.)
+        async with self._tier:
             async with self.db.transaction() as tx:
-                await whatsapp.reach(tx, day=day, shopkeeper_id=row.shopkeeper_id)
+                counted = await whatsapp.reached(tx, day=day, shopkeeper_id=row.shopkeeper_id)
+                full = not counted and await whatsapp.reached_count(tx, day=day) >= \
+                    self.settings.daily_tier
+            if full:
+                tomorrow = datetime.combine(now.date() + timedelta(days=1),
+                                            datetime.min.time(), tzinfo=now.tzinfo)
+                raise Held(f"whatsapp: daily tier of {self.settings.daily_tier} people "
+                           f"reached; continues on {tomorrow.date().isoformat()}",
+                           until=utcnow() + (tomorrow - now), progress=row.progress)
+            await pace()
+            try:
+                wamid = await self.graph.send(row.external_id, call.body)
+            except (GraphError, GraphLostError, GraphUnreachedError) as exc:
+                raise _outcome(exc, 0, [], row.external_id) from exc
+            if not counted:
+                async with self.db.transaction() as tx:
+                    await whatsapp.reach(tx, day=day, shopkeeper_id=row.shopkeeper_id)
         return [wamid]
 
     async def _free_form(self, to: str, message: Outbound, lang: str, done: int, pace: Pace,
