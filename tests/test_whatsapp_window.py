@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from graph_emulator import GraphEmulator
-from test_whatsapp import WA, Running, asks, graph, running, start  # noqa: F401  (fixtures)
+from test_whatsapp import WA, Running, asks, emulated, start
 
 from bot.app import App
 from bot.config import Settings
@@ -56,7 +56,20 @@ async def rows_when(app: App, ready: Any, within: float = 10.0) -> dict[int, Any
                     OUTBOX.c.next_attempt_at))).all()}
             if ready(rows):
                 return rows
-            await asyncio.sleep(0.02)  # noqa: ASYNC110  (rows have no event to wait on)
+            await asyncio.sleep(0.02)  # rows have no event to wait on
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[GraphEmulator]:
+    async for emulator in emulated():
+        yield emulator
+
+
+@pytest.fixture
+async def running(app: App, settings: Settings,
+                  graph: GraphEmulator) -> AsyncIterator[Running]:
+    async for value in start(app, settings, graph):
+        yield value
 
 
 async def test_outside_the_window_a_tip_is_a_template_and_a_check_in_waits(
