@@ -18,7 +18,7 @@ from bot.app import App
 from bot.config import Settings
 from flows.messages import Button, Outbound
 from handlers.coaching import payload
-from storage import outbox, shopkeepers
+from storage import broadcasts, outbox, shopkeepers
 from storage.tables import OUTBOX, OutboxKind, OutboxStatus, utcnow
 
 TIP = Outbound("💡 Tip van de week\n\nZet je openingsuren    juist op Google.\tDat loont.",
@@ -133,24 +133,49 @@ async def small_tier(app: App, settings: Settings,
 async def test_a_broadcast_over_the_daily_tier_continues_the_next_day(
         small_tier: Running, graph: GraphEmulator) -> None:
     running = small_tier
-    # The bot's day ends in 1.5 s; nobody wrote in the last 24 hours.
+    app = running.app
+    await graph.user_sends_text(WA, "hallo")  # the coach, who gets the report
+    await graph.settle(WA, asks("In welke taal"))
+    # The bot's day ends in 2 s; none of the three recipients wrote in the last 24 hours.
     now = utcnow()
     midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(),
                                 tzinfo=now.tzinfo)
     running.advance(midnight - now - timedelta(seconds=2))
     people = [f"3247000000{n}" for n in range(3)]
-    ids = await queue(running.app, people, BROADCAST)
-    rows = await rows_when(running.app, lambda rs: sum(
-        r.status == OutboxStatus.SENT for r in rs.values()) == 2 and any(
-        r.status == OutboxStatus.ERRORED for r in rs.values()))
-    (waiting,) = [r for r in rows.values() if r.status == OutboxStatus.ERRORED]
+    async with app.db.transaction() as tx:
+        coach = await shopkeepers.find_by_identity(tx, channel="whatsapp", external_id=WA)
+        assert coach is not None
+        made = await broadcasts.create(tx, created_by=coach.id, created_via="test",
+                                       texts={"nl": BROADCAST.text}, segment={}, urgent=True,
+                                       send_at=now, now=now)
+        await broadcasts.started(tx, broadcast_id=made.id, recipients=3)
+        rows = []
+        for number in people:
+            person, _ = await shopkeepers.find_or_create(
+                tx, channel="whatsapp", external_id=number, language="nl")
+            rows.append({"shopkeeper_id": person.id, "channel": "whatsapp",
+                         "external_id": number, "payload": payload(BROADCAST, "nl")})
+        await broadcasts.enqueue(tx, broadcast_id=made.id, rows=rows)
+        ids = list((await tx.execute(sa.select(OUTBOX.c.id).where(
+            OUTBOX.c.broadcast_id == made.id))).scalars())
+    app.sender.wake()
+    found = await rows_when(app, lambda rs: sum(
+        rs[i].status == OutboxStatus.SENT for i in ids) == 2 and any(
+        rs[i].status == OutboxStatus.ERRORED for i in ids))
+    (waiting,) = [found[i] for i in ids if found[i].status == OutboxStatus.ERRORED]
     tomorrow = midnight.date().isoformat()
     assert waiting.error == f"whatsapp: daily tier of 2 people reached; continues on {tomorrow}"
     assert len([m for m in graph.sent if m.type == "template"]) == 2
-    # A new day: it goes out by itself.
-    rows = await rows_when(running.app, lambda rs: all(
-        rs[i].status == OutboxStatus.SENT for i in ids))
-    assert sorted(m.to for m in graph.sent) == sorted(people)
+    # The coach hears it now, not only tomorrow.
+    before = len(graph.messages_to(WA))
+    await app.broadcasts.tick()
+    *_, report = await graph.wait_for_sent(before + 1, to=WA)
+    assert report.text == (f"📣 Je bericht #{made.id}: 2 al aangekomen. De daglimiet van "
+                           "WhatsApp is bereikt: nog 1 gaan morgen vanzelf verder. Je krijgt "
+                           "het verslag als alles weg is.")
+    # A new day: the rest goes out by itself.
+    await rows_when(app, lambda rs: all(rs[i].status == OutboxStatus.SENT for i in ids))
+    assert sorted(m.to for m in graph.sent if m.type == "template") == sorted(people)
 
 
 @pytest.fixture

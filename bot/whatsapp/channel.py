@@ -43,6 +43,7 @@ from flows.messages import Outbound
 from flows.texts import Texts
 from handlers.coaching import CHECK_PREFIX, REASSESS_REF, RESUME_REF, TIP_PREFIX
 from storage import whatsapp
+from storage.broadcasts import NEXT_DAY
 from storage.database import Database
 from storage.records import OutboxRecord
 from storage.tables import OutboxKind, utcnow
@@ -175,7 +176,7 @@ class WhatsAppChannel:
             if full:
                 tomorrow = datetime.combine(now.date() + timedelta(days=1),
                                             datetime.min.time(), tzinfo=now.tzinfo)
-                raise Held(f"whatsapp: daily tier of {self.settings.daily_tier} people "
+                raise Held(f"{NEXT_DAY} of {self.settings.daily_tier} people "
                            f"reached; continues on {tomorrow.date().isoformat()}",
                            until=utcnow() + (tomorrow - now), progress=row.progress)
             await pace()
