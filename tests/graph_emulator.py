@@ -173,6 +173,10 @@ class GraphEmulator:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._changed = asyncio.Condition()
+        # Per recipient, so that hundreds of simulated people waiting do not all wake for
+        # every message (the benchmark).
+        self._by_to: dict[str, list[Sent]] = {}
+        self._changed_for: dict[str, asyncio.Condition] = {}
         self.port = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -225,23 +229,26 @@ class GraphEmulator:
     # -- what tests read ---------------------------------------------------------------
 
     def messages_to(self, wa_id: str) -> list[Sent]:
-        return [m for m in self.sent if m.to == wa_id]
+        return list(self._by_to.get(wa_id, ()))
+
+    def _condition(self, wa_id: str) -> asyncio.Condition:
+        return self._changed_for.setdefault(wa_id, asyncio.Condition())
 
     async def wait_for_sent(self, count: int, *, to: str | None = None,
                             within: float = 15.0) -> list[Sent]:
         """Wait until ``count`` messages (to ``to``) were accepted; returns them."""
-        def mine() -> list[Sent]:
-            return [m for m in self.sent if to is None or m.to == to]
-
+        if to is not None:
+            return await self.settle(to, lambda ms: len(ms) >= count, within)
         async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: len(mine()) >= count)
-        return mine()
+            await self._changed.wait_for(lambda: len(self.sent) >= count)
+        return list(self.sent)
 
     async def settle(self, to: str, predicate: Callable[[list[Sent]], bool],
                      within: float = 15.0) -> list[Sent]:
         """Wait until the messages to ``to`` satisfy ``predicate``."""
-        async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: predicate(self.messages_to(to)))
+        changed = self._condition(to)
+        async with asyncio.timeout(within), changed:
+            await changed.wait_for(lambda: predicate(self._by_to.get(to, [])))
         return self.messages_to(to)
 
     # -- the Graph API -----------------------------------------------------------------
@@ -280,9 +287,14 @@ class GraphEmulator:
         except RefusalError as refusal:
             return self._refuse(refusal, body)
         wamid = f"wamid.EMU{next(self._ids):08d}"
+        sent = Sent(wamid, str(body["to"]), kind, body, self.now())
+        self._by_to.setdefault(sent.to, []).append(sent)
         async with self._changed:
-            self.sent.append(Sent(wamid, str(body["to"]), kind, body, self.now()))
+            self.sent.append(sent)
             self._changed.notify_all()
+        changed = self._condition(sent.to)
+        async with changed:
+            changed.notify_all()
         return web.json_response({"messaging_product": "whatsapp",
                                   "contacts": [{"input": body["to"], "wa_id": body["to"]}],
                                   "messages": [{"id": wamid}]})
