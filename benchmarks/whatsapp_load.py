@@ -3,7 +3,7 @@
 The bot runs as its own process on cpu 0 (``taskset``); this driver, which holds the Graph API
 emulator (``tests/graph_emulator.py``) and plays the users, runs on cpu 1 (``--no-pin``
 turns that off). Each user goes through onboarding and the first questions of the check,
-``--steps`` updates in all, open loop: step n is posted at start + n × interval, whatever the
+``--steps`` updates in all, open loop: step n is posted at start + n * interval, whatever the
 bot did, so that ``--users`` people offer ``--rate`` updates per second in total.
 
 Figures:
@@ -133,7 +133,8 @@ async def shopkeeper(graph: GraphEmulator, n: int, figures: Figures, rng: random
             continue
         # the next step needs the turn's last prompt (a turn may say several things)
         follows = number + 1 < steps and SCRIPT[number + 1][0] == "press"
-        await graph.settle(wa, lambda ms, before=len(seen): len(ms) > before and (
+        count = len(seen)
+        await graph.settle(wa, lambda ms, count=count, follows=follows: len(ms) > count and (
             not follows or bool(ms[-1].choices)), within=120)
         figures.replies.append(time.perf_counter() - start)
         figures.updates += 1
