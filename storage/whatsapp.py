@@ -14,7 +14,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import (
+    IDENTITY,
     OUTBOX,
+    UNFINISHED,
     WHATSAPP_REACH,
     WHATSAPP_RECEIPT,
     WHATSAPP_WINDOW,
@@ -28,6 +30,24 @@ WAITING = "whatsapp: waiting"
 RECENT_ROWS = 200
 #: How far each status gets: a late "delivered" never undoes "read".
 _RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+#: ``status IN ('queued', …)`` written out as in the partial index ``ix_outbox_chat_open``:
+#: only then does SQLite's planner use it (see :mod:`storage.outbox`).
+_OPEN = OUTBOX.c.status.in_([sa.literal_column(f"'{status}'") for status in UNFINISHED])
+
+
+def _recent_of(external_id: str) -> sa.Select[Any]:
+    """The latest outbox rows to a number, found through its person (``shopkeeper_id`` is
+    indexed; ``(channel, external_id)`` only for unfinished rows)."""
+    person = (sa.select(IDENTITY.c.shopkeeper_id)
+              .where(IDENTITY.c.channel == CHANNEL, IDENTITY.c.external_id == external_id)
+              .scalar_subquery())
+    return (sa.select(OUTBOX.c.id, OUTBOX.c.shopkeeper_id, OUTBOX.c.payload,
+                      OUTBOX.c.platform_ids)
+            .where(OUTBOX.c.shopkeeper_id == person, OUTBOX.c.channel == CHANNEL,
+                   OUTBOX.c.external_id == external_id)
+            .order_by(OUTBOX.c.id.desc()).limit(RECENT_ROWS))
 
 
 def _insert(tx: AsyncConnection, table: sa.Table) -> Any:
@@ -60,7 +80,7 @@ async def release(tx: AsyncConnection, *, external_ids: Sequence[str], now: date
         return 0
     result = await tx.execute(
         sa.update(OUTBOX).where(
-            OUTBOX.c.channel == CHANNEL, OUTBOX.c.external_id.in_(list(external_ids)),
+            OUTBOX.c.channel == CHANNEL, OUTBOX.c.external_id.in_(list(external_ids)), _OPEN,
             OUTBOX.c.status == OutboxStatus.ERRORED, OUTBOX.c.error.startswith(WAITING))
         .values(next_attempt_at=now))
     return int(result.rowcount)
@@ -102,11 +122,8 @@ async def record_statuses(tx: AsyncConnection, *, statuses: Sequence[Status],
     the row, with the error code. Returns how many rows were found."""
     found = 0
     for recipient in {s.recipient for s in statuses}:
-        rows = (await tx.execute(
-            sa.select(OUTBOX.c.id, OUTBOX.c.platform_ids).where(
-                OUTBOX.c.channel == CHANNEL, OUTBOX.c.external_id == recipient)
-            .order_by(OUTBOX.c.id.desc()).limit(RECENT_ROWS))).all()
-        owner = {wamid: int(row_id) for row_id, ids in rows for wamid in ids or ()}
+        rows = (await tx.execute(_recent_of(recipient))).all()
+        owner = {wamid: int(row.id) for row in rows for wamid in row.platform_ids or ()}
         for status in (s for s in statuses if s.recipient == recipient):
             row_id = owner.get(status.wamid)
             if row_id is None or status.status not in _RANK:
@@ -144,11 +161,7 @@ async def source_of(tx: AsyncConnection, *, external_id: str,
                     wamid: str) -> tuple[int | None, dict[str, Any]] | None:
     """(owner, payload) of the outbox row that became message ``wamid`` (a list whose
     "more" row was picked), or None."""
-    rows = (await tx.execute(
-        sa.select(OUTBOX.c.shopkeeper_id, OUTBOX.c.payload, OUTBOX.c.platform_ids).where(
-            OUTBOX.c.channel == CHANNEL, OUTBOX.c.external_id == external_id)
-        .order_by(OUTBOX.c.id.desc()).limit(RECENT_ROWS))).all()
-    for owner, payload, ids in rows:
-        if wamid in (ids or ()):
-            return owner, dict(payload)
+    for row in (await tx.execute(_recent_of(external_id))).all():
+        if wamid in (row.platform_ids or ()):
+            return row.shopkeeper_id, dict(row.payload)
     return None

@@ -308,3 +308,22 @@ def _settle_rows(running: Running) -> Callable[[], Any]:
                 sa.select(OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.error, OUTBOX.c.payload)
                 .order_by(OUTBOX.c.id))).all())
     return rows
+
+
+async def test_my_data_is_a_document_and_delete_erases_the_whatsapp_rows(
+        running: Running, graph: GraphEmulator) -> None:
+    await onboard(graph)
+    await graph.user_sends_text(WA, "Mijn gegevens")
+    messages = await graph.settle(WA, lambda ms: any(m.type == "document" for m in ms))
+    (document,) = [m for m in messages if m.type == "document"]
+    data, _, name = graph.media[document.body["document"]["id"]]
+    assert b"Bakkerij Dewitte" in data and name == document.body["document"]["filename"]
+    await graph.user_sends_text(WA, "verwijder mijn gegevens")
+    await graph.settle(WA, asks("Wil je echt al je gegevens laten wissen?"))
+    await choose(graph, "Ja, wis alles")
+    await graph.settle(WA, says("ik heb al je gegevens gewist"))
+    await running.app.sender.settled()
+    async with running.app.db.transaction() as tx:
+        for table in ("whatsapp_window", "whatsapp_reach", "shopkeeper", "identity"):
+            count = (await tx.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            assert count == 0, table

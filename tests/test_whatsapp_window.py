@@ -18,7 +18,7 @@ from bot.app import App
 from bot.config import Settings
 from flows.messages import Button, Outbound
 from handlers.coaching import payload
-from storage import broadcasts, outbox, shopkeepers
+from storage import broadcasts, media, outbox, shopkeepers
 from storage.tables import OUTBOX, OutboxKind, OutboxStatus, utcnow
 
 TIP = Outbound("💡 Tip van de week\n\nZet je openingsuren    juist op Google.\tDat loont.",
@@ -197,3 +197,28 @@ async def test_bulk_messages_to_one_person_keep_the_pair_rate(
         kinds = (await tx.execute(sa.select(OUTBOX.c.kind).where(
             OUTBOX.c.id.in_([first, second])))).scalars().all()
     assert set(kinds) == {OutboxKind.BULK}
+
+
+async def test_a_broadcast_picture_is_uploaded_once(running: Running,
+                                                    graph: GraphEmulator) -> None:
+    people = [WA, "32470000009"]
+    for number in people:
+        await graph.user_sends_text(number, "hallo")
+        await graph.settle(number, asks("In welke taal"))
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    async with running.app.db.transaction() as tx:
+        picture = await media.put(tx, data=png, content_type="image/png", name="affiche.png")
+    await queue(running.app, people, Outbound("<b>Nieuw!</b> De affiche", html=True,
+                                              photo=picture))
+    images = []
+    for number in people:
+        *_, last = await graph.settle(number, lambda ms: ms[-1].type == "image")
+        images.append(last)
+    assert {m.body["image"]["id"] for m in images} == {next(iter(
+        i for i, (data, _, _) in graph.media.items() if data == png))}
+    assert [data for data, _, _ in graph.media.values()].count(png) == 1
+    assert all(m.body["image"]["caption"] == "*Nieuw!* De affiche" for m in images)
+    async with running.app.db.transaction() as tx:
+        stored = await media.get(tx, media_id=picture)
+    assert stored is not None and stored.platform_ids == {"whatsapp": images[0].body[
+        "image"]["id"]}

@@ -50,7 +50,7 @@ class WhatsAppBot:
         # bulk messages is the channel's.
         self.limiter = RateLimiter(rate=settings.rate, burst=OVERALL_BURST, chat_rate=1e6,
                                    chat_burst=1000)
-        self.routes = WebhookRoutes(app.inbox.receive, app.db, self.channel,
+        self.routes = WebhookRoutes(app.inbox, app.db, self.channel,
                                     app_secret=settings.app_secret,
                                     verify_token=settings.verify_token,
                                     max_body=settings.max_body, wake=app.sender.wake)

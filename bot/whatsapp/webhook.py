@@ -14,11 +14,12 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.inbox import Inbox
 from bot.whatsapp.channel import WhatsAppChannel
 from bot.whatsapp.updates import CHANNEL, Webhook, parse
 from storage import inbox, outbox, whatsapp
@@ -33,9 +34,6 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 PREFIX = "/whatsapp"
 WEBHOOK_PATH = f"{PREFIX}/webhook"
 
-Store = Callable[[str, Sequence[Received]], Awaitable[None]]
-
-
 def signed(body: bytes, signature: str, secret: bytes) -> bool:
     """Whether ``signature`` (``sha256=<hex>``) is the body's HMAC with the app secret."""
     expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
@@ -46,7 +44,7 @@ class WebhookRoutes:
     """The ``/whatsapp`` sub-application.
 
     Args:
-        store: The inbox's ``receive``.
+        inbox: Handles what was stored (each chat's messages in order).
         db: For windows, receipts and list pages.
         channel: Told who wrote (it keeps their windows at hand).
         app_secret: Signs the posts.
@@ -55,10 +53,10 @@ class WebhookRoutes:
         wake: Called when rows were released or queued (the sender's ``wake``).
     """
 
-    def __init__(self, store: Store, db: Database, channel: WhatsAppChannel, *,
+    def __init__(self, inbox: Inbox, db: Database, channel: WhatsAppChannel, *,
                  app_secret: str, verify_token: str, max_body: int,
                  wake: Callable[[], None]) -> None:
-        self.store = store
+        self.inbox = inbox
         self.db = db
         self.channel = channel
         self.secret = app_secret.encode()
@@ -78,6 +76,7 @@ class WebhookRoutes:
         return web.Response(status=403, text="forbidden")
 
     async def receive(self, request: web.Request) -> web.Response:
+        """Check, store (one transaction: messages, windows, statuses), answer, handle."""
         signature = request.headers.get(SIGNATURE_HEADER)
         if signature is None:
             return web.Response(status=401, text="unsigned")
@@ -94,11 +93,16 @@ class WebhookRoutes:
         if found is None:
             return web.Response(status=400, text="not a WhatsApp notification")
         try:
-            await self.store(CHANNEL, found.messages)
-            await self._record(found)
+            async with self.db.transaction() as tx:
+                new, queued = await self._record(tx, found)
         except Exception:  # not stored: Meta must send it again
             log.exception("whatsapp webhook: could not store a notification")
             return web.Response(status=500, text="try again")
+        self.channel.note_wrote(found.wrote)
+        for chat in new:  # after the commit, as the inbox's own receive does
+            self.inbox.drain_soon(CHANNEL, chat)
+        if queued:
+            self.wake()
         return web.Response(text="ok")
 
     async def _body(self, request: web.Request) -> bytes | None:
@@ -113,23 +117,24 @@ class WebhookRoutes:
                 return None
         return bytes(body)
 
-    async def _record(self, found: Webhook) -> None:
-        """Open windows and release what waited for them, keep statuses, show list pages."""
-        if not (found.wrote or found.statuses):
-            return
+    async def _record(self, tx: AsyncConnection, found: Webhook) -> tuple[list[str], int]:
+        """Store the messages (a redelivered one is not stored twice), open windows and
+        release what waited for them, keep statuses, queue list pages. Returns the chats
+        with new messages and how many rows were queued or released. One transaction: on
+        SQLite every transaction waits its turn, so the 200 waits for one, not two."""
+        ids = await inbox.store(tx, channel=CHANNEL, updates=found.messages)
+        new = list(dict.fromkeys(update.chat for update, row in zip(
+            found.messages, ids, strict=True) if row is not None and update.chat is not None))
         now = utcnow()
         queued = 0
-        self.channel.note_wrote(found.wrote)
-        async with self.db.transaction() as tx:
-            if found.wrote:
-                await whatsapp.wrote(tx, at=found.wrote)
-                queued += await whatsapp.release(tx, external_ids=list(found.wrote), now=now)
-            if found.statuses:
-                await whatsapp.record_statuses(tx, statuses=found.statuses, now=now)
-            for received, wamid, offset in found.pages:
-                queued += await _page(tx, received, wamid, offset)
-        if queued:
-            self.wake()
+        if found.wrote:
+            await whatsapp.wrote(tx, at=found.wrote)
+            queued += await whatsapp.release(tx, external_ids=list(found.wrote), now=now)
+        if found.statuses:
+            await whatsapp.record_statuses(tx, statuses=found.statuses, now=now)
+        for received, wamid, offset in found.pages:
+            queued += await _page(tx, received, wamid, offset)
+        return new, queued
 
 
 async def _page(tx: AsyncConnection, received: Received, wamid: str, offset: int) -> int:
