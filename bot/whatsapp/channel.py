@@ -57,6 +57,8 @@ RATE_LIMITED = (130429, 80007)
 PAIR_RATE = 131056
 WINDOW_CLOSED = 131047
 UNDELIVERABLE = (131026, 131051, 131021)
+#: Entries the in-memory caches may hold before the stale ones are dropped.
+KEPT = 50_000
 
 
 def kind_of(row: OutboxRecord) -> str:
@@ -105,10 +107,23 @@ class WhatsAppChannel:
 
     def note_wrote(self, at: dict[str, datetime]) -> None:
         """People wrote (the webhook): their windows are open from ``at``."""
+        if len(self.wrote) + len(self._last_bulk) + len(self.chosen) > KEPT:
+            self._forget_old()
         for wa_id, when in at.items():
             if when > self.wrote.get(wa_id, when - WINDOW):
                 self.wrote[wa_id] = when
             self.closed.pop(wa_id, None)
+
+    def _forget_old(self) -> None:
+        """Drop what no longer matters (closed windows, old bulk sends, unconfirmed
+        answers), so the caches stay small however many people write."""
+        now = self.clock()
+        self.wrote = {k: v for k, v in self.wrote.items() if now - v < WINDOW}
+        pair = timedelta(seconds=self.settings.pair_seconds)
+        self._last_bulk = {k: v for k, v in self._last_bulk.items() if now - v < pair}
+        recent = time.monotonic() - CHOSEN_FOR
+        for stale in [k for k, v in self.chosen.items() if v[1] < recent]:
+            del self.chosen[stale]  # shared with the Reader: changed in place
 
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
                    pace: Pace, media: Media | None = None) -> list[str]:
