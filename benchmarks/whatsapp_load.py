@@ -71,7 +71,8 @@ class Figures:
 
 def bot_env(folder: str, graph: GraphEmulator, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("KISS_", "TELEGRAM_", "WHATSAPP_"))}
+           if not k.startswith(("KISS_", "TELEGRAM_", "WHATSAPP_"))
+           or k == "KISS_CONCURRENT_UPDATES"}
     # WhatsApp's throughput limit is lifted: what is measured is the bot's cost.
     env.update(WHATSAPP_ACCESS_TOKEN=graph.token, WHATSAPP_APP_SECRET=graph.app_secret,
                WHATSAPP_VERIFY_TOKEN="bench-verify-token",
@@ -190,7 +191,11 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--compare-telegram", action="store_true")
     parser.add_argument("--no-pin", action="store_true")
+    parser.add_argument("--concurrent", type=int, default=None,
+                        help="KISS_CONCURRENT_UPDATES for both bots (default: the config's)")
     args = parser.parse_args()
+    if args.concurrent is not None:
+        os.environ["KISS_CONCURRENT_UPDATES"] = str(args.concurrent)
     if args.no_pin:
         tg.Pinning.enabled = False
     tg.Pinning.pin_driver()
@@ -212,6 +217,7 @@ async def main() -> None:
 
     load = os.getloadavg()
     print(f"\n{args.users} users x {args.steps} updates at {args.rate:g}/s offered, "
+          f"concurrent updates {os.environ.get('KISS_CONCURRENT_UPDATES', 'default')}, "
           f"median of {args.repeat}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"{'path':<10} {'upd/s':>7} {'ack p50':>8} {'ack p95':>8} {'ack p99':>8} "
           f"{'reply p50':>9} {'reply p95':>9} {'cpu/upd ms':>10}")
