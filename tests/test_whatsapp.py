@@ -327,3 +327,17 @@ async def test_my_data_is_a_document_and_delete_erases_the_whatsapp_rows(
         for table in ("whatsapp_window", "whatsapp_reach", "shopkeeper", "identity"):
             count = (await tx.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one()
             assert count == 0, table
+
+
+async def test_a_sticker_gets_a_pointer_and_a_reaction_nothing(running: Running,
+                                                               graph: GraphEmulator) -> None:
+    *_, question = await onboard(graph)
+    _, reaction = graph.message(WA, "reaction", {"message_id": question.wamid, "emoji": "👍"})
+    assert await graph.deliver(reaction) == 200
+    _, sticker = graph.message(WA, "sticker", {"id": "5551", "mime_type": "image/webp"})
+    assert await graph.deliver(sticker) == 200
+    messages = await graph.settle(WA, lambda ms: "enkel tekst lezen" in ms[-2].text
+                                  and asks("Vraag 1 van 26")(ms))  # the pointer, the question
+    assert sum("enkel tekst lezen" in m.text for m in messages) == 1
+    await graph.user_sends_text(WA, "hmm, geen idee 🤔")
+    await graph.settle(WA, says("Kies een van de antwoorden"))

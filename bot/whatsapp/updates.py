@@ -161,6 +161,8 @@ class Reader:
             return Interpreted(Inbound(CHANNEL, sender, reply=Reply(
                 text=caption, photo=(str(image["id"]), str(image.get("sha256") or image["id"]))),
                 display_name=display))
+        if kind in ("reaction", "system", "request_welcome"):
+            return None  # an emoji on a message, a number change: nothing to answer
         # Voice notes, stickers, locations: the conversation asks for text, kindly.
         return Interpreted(Inbound(CHANNEL, sender, reply=Reply(text=""), display_name=display))
 
@@ -174,8 +176,9 @@ class Reader:
     def _answer(self, sender: str, interactive: dict[str, Any],
                 display: str | None) -> Interpreted | None:
         picked = interactive.get("button_reply") or interactive.get("list_reply")
-        if not isinstance(picked, dict):
-            raise ValueError(f"an interactive answer without a reply: {interactive}")
+        if not isinstance(picked, dict):  # a kind of answer the bot never asks for
+            return Interpreted(Inbound(CHANNEL, sender, reply=Reply(text=""),
+                                       display_name=display))
         parsed = render.parse_choice(str(picked.get("id", "")))
         if parsed is not None and parsed[1] == render.MORE:
             return None  # the webhook showed the next page
