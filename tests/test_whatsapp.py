@@ -21,8 +21,8 @@ from bot.whatsapp.serve import WhatsAppBot
 from bot.whatsapp.settings import Template, WhatsAppSettings
 from flows.messages import BACK, PAUSE, Button, Outbound
 from handlers.coaching import payload
-from storage import outbox, shopkeepers, whatsapp
-from storage.tables import OUTBOX, OutboxStatus, utcnow
+from storage import due, outbox, shopkeepers, whatsapp
+from storage.tables import OUTBOX, DueKind, OutboxStatus, utcnow
 
 WA = "32470123456"
 Messages = list[Sent]
@@ -159,6 +159,24 @@ async def test_the_whole_journey_in_dutch(running: Running, graph: GraphEmulator
     data, content_type, _ = graph.media[images[0].body["image"]["id"]]
     assert data.startswith(b"\x89PNG") and content_type == "image/png"
     assert images[0].body["image"]["caption"] == "Jouw KI:SS-profiel: 100/100"
+    # then the tips: a plan, a moment, and the first tip when it is due
+    await graph.settle(WA, asks("Wil je elke week één tip"))
+    await choose(graph, "Ja, elke week")
+    await graph.settle(WA, asks("Wanneer lees je"))
+    await choose(graph, "'s Avonds")
+    await graph.settle(WA, says("Je eerste tip komt"))
+    async with running.app.db.transaction() as tx:
+        person = await shopkeepers.find_by_identity(tx, channel="whatsapp", external_id=WA)
+        assert person is not None
+        due_at = await due.when(tx, shopkeeper_id=person.id, kind=DueKind.TIP)
+    assert due_at is not None
+    await running.app.nudges.tick(due_at)  # the app's scheduler would, at that time
+    *_, tip = await graph.settle(WA, asks("💡 Tip · "))
+    assert [title for _, title in tip.choices] == [
+        "✅ Gedaan", "⏰ Later", "🚫 Niet voor mij", "📌 Deze week"]
+    await graph.answer(WA, tip, "✅ Gedaan")
+    *_, noted = await graph.settle(WA, says("Goed bezig"))
+    assert noted.text == "✅ Gedaan\n\n✅ Goed bezig! Genoteerd."
 
 
 async def test_a_long_pick_list_pages_with_more(running: Running, graph: GraphEmulator) -> None:

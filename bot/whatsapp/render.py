@@ -17,6 +17,7 @@ Button and row ids are ``ref|choice`` (the question they answer, as on Telegram)
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,7 +137,9 @@ class Renderer:
         offset of a list's first choice (after "Meer…")."""
         text = formatted(message)
         if chosen:
-            confirmation = self.texts.get(lang, "wa_chosen", label=chosen)
+            # "✅ Gedaan" confirms itself; "Voeding" becomes "✅ Voeding".
+            confirmation = chosen if unicodedata.category(chosen[0]) == "So" else \
+                self.texts.get(lang, "wa_chosen", label=chosen)
             text = f"{confirmation}\n\n{text}" if text.strip() else confirmation
         image = None
         if message.image is not None:
