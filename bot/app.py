@@ -11,7 +11,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.config import Settings
+from bot.config import Settings, public_url
 from bot.delivery.sender import OutboxSender
 from bot.inbox import Inbox
 from bot.painter import ChartPainter
@@ -25,6 +25,7 @@ from handlers.broadcasts import Broadcasts
 from handlers.coach import CoachDesk
 from handlers.coaching import CoachingChat
 from handlers.composer import BroadcastComposer, Labels
+from handlers.dashboard_link import DashboardLink
 from handlers.dispatcher import Dispatcher
 from handlers.flow_versions import FlowVersions
 from handlers.grounding import Prompts
@@ -148,7 +149,9 @@ async def build(settings: Settings, *, flows_dir: Path = FLOWS_DIR,
     dispatcher = Dispatcher(db, texts,
                             ShopkeeperChat(flows, Engine(texts), texts, coaching, privacy,
                                            questions),
-                            CoachDesk(texts, composer, tickets), AdminDesk(texts), sender)
+                            CoachDesk(texts, composer, tickets,
+                                      DashboardLink(texts, public_url(settings), clock=clock)),
+                            AdminDesk(texts), sender)
     nudges = Nudges(db, texts, library, flows.latest("assessment"), settings.schedule, sender,
                     name=sender.id, clock=clock)
     sending = Broadcasts(db, texts, places, settings.schedule.hours, sender, clock=clock)

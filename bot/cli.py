@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kiss-coach: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     # The Bot API puts the token in every URL: no handler may ever write it.
     logs.hide(settings.telegram_token, settings.webhook_secret)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -199,7 +198,7 @@ def _chat_options(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot import serve  # only pulled in when it is used
 
-    if serve.configured(settings):
+    if serve.wanted(settings):
         return serve.run(settings, replace_webhook=args.replace_webhook)
     log.info("no channel is configured (TELEGRAM_BOT_TOKEN is not set): "
              "starting the terminal chat")

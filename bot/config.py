@@ -31,6 +31,27 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Operator:
+    """What the operator watches on the web server: ``/healthz`` and ``/metrics``
+    (``[http]`` in config.toml; the token from the environment only)."""
+
+    #: ``yes``: served whenever a channel is; ``always``: also without any channel (the web
+    #: server then runs for them alone); ``no``: not served.
+    endpoints: str = "yes"
+    #: ``/healthz`` answers 503 when a due message has waited longer than this.
+    backlog_limit: timedelta = timedelta(minutes=5)
+    #: The longest ``/healthz`` waits for the database before it calls it unreachable.
+    timeout: timedelta = timedelta(seconds=2)
+    #: ``Authorization: Bearer`` token for ``/metrics``; without one, ``/metrics`` answers
+    #: only on a loopback listener, and only to requests no proxy forwarded.
+    metrics_token: str | None = field(default=None, repr=False)  # secret
+
+
+#: The values ``[http] operator_endpoints`` takes.
+OPERATOR_ENDPOINTS = ("yes", "always", "no")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
     charts_dir: Path
@@ -40,6 +61,10 @@ class Settings:
     webhook_url: str = ""
     #: Where the bot's one web server listens (webhooks, dashboard, health).
     http_listen: str = "127.0.0.1:8080"
+    #: ``/healthz`` and ``/metrics`` (``[http]``, ``KISS_METRICS_TOKEN``).
+    operator: Operator = field(default_factory=Operator)
+    #: ``plain`` or ``json`` lines (``[logging] format``, ``KISS_LOG_FORMAT``).
+    log_format: str = "plain"
     webhook_secret: str | None = field(default=None, repr=False)  # secret
     concurrent_updates: int = 256
     telegram_rate: float = 25.0
@@ -51,6 +76,9 @@ class Settings:
     admin_ids: frozenset[str] = frozenset()
     schedule: Schedule = field(default_factory=Schedule)
     privacy: Privacy = field(default_factory=Privacy)
+    #: Where people reach the dashboard (``KISS_PUBLIC_URL``); empty: ``http://`` + the
+    #: listen address. Login links start with it; https makes the cookie Secure.
+    public_url: str = ""
 
 
     #: The language model answering questions (``[llm]``); without a key: tips only.
@@ -120,11 +148,14 @@ class Settings:
             # KISS_WEBHOOK_LISTEN: its name before the server served more than Telegram.
             http_listen=(env.get("KISS_HTTP_LISTEN") or env.get("KISS_WEBHOOK_LISTEN")
                          or value("http", "listen", "KISS_HTTP_LISTEN")),
+            operator=_operator(value, env, path),
+            log_format=_log_format(value("logging", "format", "KISS_LOG_FORMAT"), path),
             webhook_secret=webhook_secret,
             concurrent_updates=concurrent,
             telegram_rate=rates[0], telegram_paid_rate=rates[1], chat_rate=rates[2],
             chat_burst=chat_burst, delivery=delivery, admin_ids=admin_ids, schedule=schedule,
             privacy=privacy,
+            public_url=value("dashboard", "public_url", "KISS_PUBLIC_URL").rstrip("/"),
 
 
             llm=_llm(value, env, path),
@@ -133,6 +164,41 @@ class Settings:
 
 
 Lookup = Callable[[str, str, str], str]
+
+
+def public_url(settings: Settings) -> str:
+    """The dashboard's address as people reach it: ``KISS_PUBLIC_URL``, else ``http://``
+    and where the web server listens."""
+    return settings.public_url or f"http://{settings.http_listen}"
+
+def _operator(value: Lookup, env: Mapping[str, str], path: Path) -> Operator:
+    """``[http]``'s operator part: which endpoints, and when ``/healthz`` says 503."""
+    endpoints = value("http", "operator_endpoints", "KISS_OPERATOR_ENDPOINTS").lower()
+    if endpoints not in OPERATOR_ENDPOINTS:
+        raise ConfigError(f"{path}: [http] operator_endpoints (KISS_OPERATOR_ENDPOINTS) is "
+                          f"{endpoints!r}, not one of {', '.join(OPERATOR_ENDPOINTS)}")
+
+    def duration(key: str, variable: str) -> timedelta:
+        try:
+            found = parse_duration(value("http", key, variable))
+        except ValueError as exc:
+            raise ConfigError(f"[http] {key} ({variable}): {exc}") from None
+        if found <= timedelta(0):
+            raise ConfigError(f"[http] {key} ({variable}) must be longer than 0")
+        return found
+
+    return Operator(endpoints=endpoints,
+                    backlog_limit=duration("healthz_backlog_limit", "KISS_HEALTHZ_BACKLOG_LIMIT"),
+                    timeout=duration("healthz_timeout", "KISS_HEALTHZ_TIMEOUT"),
+                    metrics_token=env.get("KISS_METRICS_TOKEN") or None)
+
+
+def _log_format(text: str, path: Path) -> str:
+    form = text.lower()
+    if form not in ("plain", "json"):
+        raise ConfigError(f"{path}: [logging] format (KISS_LOG_FORMAT) is {text!r}, "
+                          "not plain or json")
+    return form
 
 
 def _schedule(value: Lookup, allow_empty: Lookup, path: Path) -> Schedule:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from handlers import turn_ids
 from handlers.dispatcher import After, Dispatcher
 from handlers.inbound import Inbound
 from storage import inbox
@@ -118,7 +119,11 @@ class Inbox:
 
     async def handle(self, row: InboxRecord) -> None:
         """Read one stored update and hand it to the dispatcher (which marks it done in
-        the turn's own transaction)."""
+        the turn's own transaction). Every log line meanwhile names the update."""
+        with turn_ids.turn(f"{row.channel}:{row.key}"):
+            await self._handle(row)
+
+    async def _handle(self, row: InboxRecord) -> None:
         reader = self.readers.get(row.channel)
         if reader is None:
             return  # another process serves that channel

@@ -14,7 +14,10 @@ from contextlib import AsyncExitStack
 from typing import Protocol
 
 from bot.app import App, build
-from bot.config import Settings
+from bot.config import Settings, public_url
+from bot.dashboard.site import dashboard_app
+from bot.health import Health
+from bot.metrics import Metrics
 from bot.web import WebServer
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,13 @@ class Channel(Protocol):
     async def __aenter__(self) -> object: ...
 
     async def __aexit__(self, *exc: object) -> None: ...
+
+
+def wanted(settings: Settings) -> bool:
+    """Whether to serve: a channel is configured, or the operator's endpoints alone are
+    asked for (``KISS_OPERATOR_ENDPOINTS=always``: a process that runs only the scheduled
+    work: tips, broadcasts, retention)."""
+    return bool(configured(settings)) or settings.operator.endpoints == "always"
 
 
 def configured(settings: Settings) -> list[str]:
@@ -62,10 +72,15 @@ async def serve(settings: Settings, stop: asyncio.Event, *,
     web = WebServer(settings.http_listen)
     try:
         async with AsyncExitStack() as running:
-            for channel in channels(settings, app, web, replace_webhook=replace_webhook):
+            built = channels(settings, app, web, replace_webhook=replace_webhook)
+            needed = web.mounted  # a channel receives through it (a webhook)
+            # Mounted before a channel may start the server (webhook mode starts it early).
+            web.mount("/dashboard", dashboard_app(app, public_url=public_url(settings)))
+            operator_endpoints(settings, app, web)
+            for channel in built:
                 await running.enter_async_context(channel)
             await app.start()
-            await web.start()
+            await _start_web(web, needed=needed)
             running.push_async_callback(web.stop)
             await stop.wait()
     except WebhookInUse as exc:
@@ -75,6 +90,38 @@ async def serve(settings: Settings, stop: asyncio.Event, *,
         await web.stop()
         await app.close()
     return 0
+
+
+async def _start_web(web: WebServer, *, needed: bool) -> None:
+    """Start the web server. When it serves only the dashboard and the operator's endpoints
+    (long polling), a port that cannot be had costs those, not the chats: said loudly, not
+    fatal."""
+    try:
+        await web.start()
+    except OSError as exc:
+        if needed:
+            raise
+        log.error("the dashboard, /healthz and /metrics are not served: cannot listen on %s "
+                  "(%s); set KISS_HTTP_LISTEN to a free address", web.listen,
+                  exc.strerror or exc)
+
+
+def operator_endpoints(settings: Settings, app: App, web: WebServer) -> Metrics | None:
+    """Mount ``/healthz`` and ``/metrics`` (unless ``operator_endpoints = "no"``), and let
+    the metrics watch the app's turns and sends. Returns the metrics, when mounted."""
+    operator = settings.operator
+    if operator.endpoints == "no":
+        return None
+    metrics = Metrics(app.db, timeout=operator.timeout)
+    app.dispatcher.watcher = metrics
+    app.sender.watcher = metrics
+    health = Health(app.db, channels=lambda: app.sender.channels,
+                    last_success=metrics.last_success, backlog_limit=operator.backlog_limit,
+                    timeout=operator.timeout)
+    web.mount("/healthz", health.routes())
+    web.mount("/metrics", metrics.routes(token=operator.metrics_token,
+                                         listen=settings.http_listen))
+    return metrics
 
 
 def run(settings: Settings, *, replace_webhook: bool = False) -> int:

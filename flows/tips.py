@@ -37,13 +37,17 @@ KIND = re.compile(r"^[a-z_]{1,20}$")
 #: a WhatsApp interactive body (1,024) with room to spare.
 MAX_ACTION = 300
 MAX_WHY = 180
+#: Keywords: the words shopkeepers use for what a tip is about ("insta", "kassa",
+#: "etalage"), comma-separated per language; only the tip search reads them.
+MAX_KEYWORDS = 240
+KEYWORD = re.compile(r"^[^\W_][\w' .&-]{0,39}$")
 #: A tip is an action for the coming week: a seasonal one needs that week before its day.
 ACT_WITHIN = timedelta(days=7)
 #: Links must be plain https URLs (shown as text, so no markup to break).
 LINK = re.compile(r"^https://[a-z0-9.-]+\.[a-z]{2,}(/[^\s<>\"]*)?$")
 
 _TIP_KEYS = frozenset({"id", "kind", "levels", "shop_types", "effort", "season", "source",
-                       "link", "action", "why"})
+                       "link", "action", "why", "keywords"})
 _EVENT_KEYS = frozenset({"id", "name", "date", "month", "weekday", "nth", "lead"})
 
 
@@ -96,6 +100,7 @@ class Tip:
     season: str | None = None
     source: str | None = None
     link: str | None = None
+    keywords: Localized = field(default_factory=dict)  # comma-separated, for the search
     line: int = 0
 
     def fits(self, shop_type: str | None, level: str | None) -> bool:
@@ -370,10 +375,27 @@ def _tip(item: Any, theme: str, path: str, line: int, seasons: Mapping[str, Seas
             fail(f"{key} must be an https:// address")
     action = _localized(item.get("action"), "action", MAX_ACTION, fail)
     why = _localized(item.get("why"), "why", MAX_WHY, fail)
+    keywords = _keywords(item.get("keywords"), fail)
     if len(problems) > before:
         return None
     return Tip(str(tip_id), theme, str(kind), str(effort), action, why, levels, shop_types,
-               season, item.get("source"), item.get("link"), line)
+               season, item.get("source"), item.get("link"), keywords, line)
+
+
+def _keywords(raw: Any, fail: Any) -> Localized:
+    """Optional; when there, every language has a list of short words or phrases."""
+    if raw is None:
+        return {}
+    keywords = _localized(raw, "keywords", MAX_KEYWORDS, fail)
+    for lang, text in keywords.items():
+        words = [word.strip() for word in text.split(",")]
+        for word in words:
+            if not KEYWORD.match(word):
+                fail(f"keywords '{lang}': '{word}' is not a word or short phrase "
+                     "(a letter or digit first, at most 40 characters, separated by commas)")
+        if len(set(words)) < len(words):
+            fail(f"keywords '{lang}' names a word twice")
+    return keywords
 
 
 def _tags(raw: Any, known: Iterable[str], what: str, fail: Any) -> frozenset[str]:

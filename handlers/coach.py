@@ -12,6 +12,7 @@ from flows.rich_text import parse
 from flows.texts import Texts
 from flows.timing import BRUSSELS
 from handlers.composer import BroadcastComposer
+from handlers.dashboard_link import DashboardLink
 from handlers.tickets import CLAIM_REF, Tickets
 from handlers.turn import Turn
 from storage import broadcasts, shopkeepers
@@ -36,12 +37,14 @@ class CoachDesk:
     """
 
     COMMANDS: ClassVar[tuple[str, ...]] = ("broadcast", "broadcasts", "reach", "tickets",
-                                           "reply", "close")
+                                           "reply", "close", "dashboard")
 
-    def __init__(self, texts: Texts, composer: BroadcastComposer, tickets: Tickets) -> None:
+    def __init__(self, texts: Texts, composer: BroadcastComposer, tickets: Tickets,
+                 dashboard: DashboardLink | None = None) -> None:
         self.texts = texts
         self.composer = composer
         self.tickets = tickets
+        self.dashboard = dashboard or DashboardLink(texts, "http://127.0.0.1:8080")
 
     async def command(self, turn: Turn, command: str, argument: str) -> list[Outbound]:
         assert command in self.COMMANDS
@@ -56,6 +59,8 @@ class CoachDesk:
                 return await self.tickets.answer(turn, argument)
             case "close":
                 return await self.tickets.close(turn, argument)
+            case "dashboard":
+                return await self.dashboard.command(turn)
         reach = await shopkeepers.reach(turn.tx)
         return [Outbound(self.texts.get(turn.lang, "reach", **reach))]
 

@@ -9,6 +9,7 @@ hand the rows to the sender, which delivers them right away.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -26,6 +27,7 @@ from handlers.inbound import Inbound
 from handlers.locks import UserLocks
 from handlers.shopkeeper import ShopkeeperChat
 from handlers.turn import Turn
+from handlers.turn_ids import person as person_of_turn
 from storage import inbox, isolation, outbox, roles, shopkeepers
 from storage.database import Database
 from storage.records import OutboxRecord
@@ -56,6 +58,13 @@ class Sender(Protocol):
 
     def wake(self) -> None:
         """Rows are queued: look for them soon."""
+
+
+class TurnWatcher(Protocol):
+    """Told about every turn (the operator's metrics, see :mod:`bot.metrics`)."""
+
+    def turn_handled(self, channel: str, seconds: float) -> None:
+        """A turn of ``channel`` ended with its answer delivered, ``seconds`` after it began."""
 
 
 @dataclass(slots=True)
@@ -107,6 +116,8 @@ class Dispatcher:
             **{name: Role.ADMIN for name in admin.COMMANDS}}
         self.sender = sender
         self.locks = UserLocks()
+        #: Told how long each turn took (set by the operator's endpoints, when served).
+        self.watcher: TurnWatcher | None = None
 
     async def handle(self, inbound: Inbound, *, inbox_row: int | None = None,
                      after: After | None = None) -> Handled:
@@ -117,12 +128,15 @@ class Dispatcher:
         channel's cosmetic calls, like rewriting the answered question, which must not
         happen when the next question did not arrive).
         """
+        started = time.perf_counter()
         async with self.locks.hold(inbound.address):
             handled = await self._attempts(inbound, inbox_row)
             if handled.rows:
                 handled.delivered = await self.sender.deliver(handled.rows)
             if after is not None and not handled.elsewhere:
                 await after(handled)
+        if self.watcher is not None and not handled.elsewhere:
+            self.watcher.turn_handled(inbound.channel, time.perf_counter() - started)
         for work in handled.afterwards:  # outside the lock: the person may go on chatting
             try:
                 await work()
@@ -158,6 +172,7 @@ class Dispatcher:
             shopkeeper, run = await shopkeepers.find_or_create(
                 tx, channel=inbound.channel, external_id=inbound.external_id,
                 language=_language(inbound.language_hint))
+            person_of_turn(shopkeeper.id)  # every log line of the turn names them from here
             turn = Turn(tx, shopkeeper, run, shopkeeper.language, press=inbound.press,
                         channel=inbound.channel, display_name=inbound.display_name)
             if inbound.command is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -82,17 +83,22 @@ class StatsView:
         return (self._flows or shipped_flows())["onboarding"]
 
     async def gather(self, tx: AsyncConnection, *, actor: str, via: str,
-                     basis: str = "latest", cross: tuple[str, str] | None = None) -> Report:
-        """Read the figures now and write the view to the audit trail, in ``tx``."""
+                     basis: str = "latest", cross: tuple[str, str] | None = None,
+                     since: datetime | None = None, until: datetime | None = None) -> Report:
+        """Read the figures now and write the view to the audit trail, in ``tx``.
+        ``since``/``until``: only shops whose ``basis`` check was made in that period."""
         places = self._places or gazetteer()
         themes = [theme.id for theme in self.assessment.themes]
-        shops = await figures.assessed(tx, themes=themes)
+        shops = await figures.assessed(tx, themes=themes, since=since, until=until,
+                                       basis=basis)
         funnel = await figures.funnel(tx)
         insight = summarise(shops, themes, places.arrondissement_of, basis=basis, k=self.k)
         table = (crosstab(shops, themes, places.arrondissement_of, *cross, basis=basis,
                           k=self.k) if cross is not None else None)
         await audit.record(tx, actor=actor, action="stats", detail={
             "via": via, "basis": basis, "cross": list(cross) if cross else None,
+            **({"since": since.isoformat() if since else None,
+                "until": until.isoformat() if until else None} if since or until else {}),
             "shops": insight.shops})
         return Report(funnel, insight, table)
 

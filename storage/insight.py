@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -56,12 +57,22 @@ async def funnel(tx: AsyncConnection) -> Funnel:
     return Funnel(*(int(value) for value in row))
 
 
-async def assessed(tx: AsyncConnection, *, themes: Sequence[str]) -> list[Assessed]:
+async def assessed(tx: AsyncConnection, *, themes: Sequence[str],
+                   since: datetime | None = None, until: datetime | None = None,
+                   basis: str = "latest") -> list[Assessed]:
     """Every consented shop with a result: its profile, first and latest result (the
     scores of ``themes``; one missing from an older result is left out), and how many
     results it has. One statement, one row per shop; the database reads the theme scores
-    out of the JSON (decoding 4,000 documents in Python took most of the time)."""
-    rows = await tx.execute(_assessed(tuple(themes)))
+    out of the JSON (decoding 4,000 documents in Python took most of the time).
+
+    With ``since`` and/or ``until``: only the shops whose ``basis`` result (``latest`` or
+    ``first``) was made in that period (``since`` ≤ it < ``until``)."""
+    if since is None and until is None:
+        rows = await tx.execute(_assessed(tuple(themes)))
+    else:
+        rows = await tx.execute(_assessed(tuple(themes), basis), {
+            "since": since or datetime.min.replace(tzinfo=UTC),
+            "until": until or datetime.max.replace(tzinfo=UTC)})
     width = len(themes) + 1
     found = []
     for municipality, shop_type, team_size, count, *values in rows:
@@ -72,8 +83,9 @@ async def assessed(tx: AsyncConnection, *, themes: Sequence[str]) -> list[Assess
 
 
 @cache
-def _assessed(themes: tuple[str, ...]) -> sa.Select[Any]:
-    """The statement of :func:`assessed`, built once per set of themes."""
+def _assessed(themes: tuple[str, ...], period_of: str | None = None) -> sa.Select[Any]:
+    """The statement of :func:`assessed`, built once per set of themes (and per result a
+    period applies to: parameters ``since`` and ``until``)."""
     rounds = (sa.select(RESULT.c.shopkeeper_id.label("owner"),
                         sa.func.min(RESULT.c.id).label("first_id"),
                         sa.func.max(RESULT.c.id).label("latest_id"),
@@ -81,7 +93,7 @@ def _assessed(themes: tuple[str, ...]) -> sa.Select[Any]:
               .group_by(RESULT.c.shopkeeper_id).subquery("rounds"))
     first, latest = RESULT.alias("first_result"), RESULT.alias("latest_result")
     # Most shops did the check once: their first result is their latest, read once.
-    return (
+    statement = (
         sa.select(SHOPKEEPER.c.municipality, SHOPKEEPER.c.shop_type, SHOPKEEPER.c.team_size,
                   rounds.c.rounds, latest.c.overall,
                   *(latest.c.scores[theme].as_integer() for theme in themes),
@@ -91,6 +103,13 @@ def _assessed(themes: tuple[str, ...]) -> sa.Select[Any]:
         .outerjoin(first, sa.and_(first.c.id == rounds.c.first_id, rounds.c.rounds > 1))
         .where(SHOPKEEPER.c.consent_at.is_not(None))
         .order_by(SHOPKEEPER.c.id))
+    if period_of is None:
+        return statement
+    made = (latest.c.created_at if period_of == "latest"
+            else sa.func.coalesce(first.c.created_at, latest.c.created_at))
+    moment = RESULT.c.created_at.type
+    return statement.where(made >= sa.bindparam("since", type_=moment),
+                           made < sa.bindparam("until", type_=moment))
 
 
 def _scores(themes: Sequence[str], values: Sequence[int | None]) -> Scores:

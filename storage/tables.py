@@ -664,3 +664,38 @@ class WhatsAppReceipt(SQLModel, table=True):
 WHATSAPP_WINDOW: sa.Table = WhatsAppWindow.__table__  # type: ignore[attr-defined]
 WHATSAPP_REACH: sa.Table = WhatsAppReach.__table__  # type: ignore[attr-defined]
 WHATSAPP_RECEIPT: sa.Table = WhatsAppReceipt.__table__  # type: ignore[attr-defined]
+
+
+class DashboardLogin(SQLModel, table=True):
+    """A one-time login link to the dashboard, sent in a coach's or admin's chat. Only a
+    hash of the link's token is kept: a copy of the database opens no session."""
+
+    __tablename__ = "dashboard_login"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"), index=True,
+                            nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+    expires_at: datetime = Field(sa_type=UtcDateTime())
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+
+
+class DashboardSession(SQLModel, table=True):
+    """A browser logged in to the dashboard (the cookie holds the token, the row its
+    hash); it ends after a spell of inactivity, at logout, or with the person."""
+
+    __tablename__ = "dashboard_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"), index=True,
+                            nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+    seen_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+
+
+DASHBOARD_LOGIN: sa.Table = DashboardLogin.__table__  # type: ignore[attr-defined]
+DASHBOARD_SESSION: sa.Table = DashboardSession.__table__  # type: ignore[attr-defined]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -52,12 +54,14 @@ def _backends() -> list[str]:
 
 @pytest.fixture(params=_backends())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of a database that exists for this test only: an empty SQLite file, or on
-    PostgreSQL a copy of one migrated once per session (migrating each test's database
-    took most of the suite's time; the bot's own ``upgrade`` then finds nothing to do).
-    ``postgres_url`` gives a truly empty PostgreSQL database."""
+    """A URL of a database that exists for this test only: a copy of one migrated once per
+    session, an SQLite file or a PostgreSQL database (migrating each test's database took
+    most of the suite's time; the bot's own ``upgrade`` then finds nothing to do).
+    ``postgres_url`` gives a truly empty PostgreSQL database, ``tmp_path`` an empty file."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'kiss.sqlite3'}"
+        path = tmp_path / "kiss.sqlite3"
+        shutil.copyfile(_migrated_sqlite(), path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
     yield from _postgres_database(template=_migrated_template())
 
@@ -71,6 +75,24 @@ def postgres_url() -> Iterator[str]:
 
 
 _TEMPLATE: list[str] = []  # the session's migrated PostgreSQL database, once made
+_SQLITE_TEMPLATE: list[Path] = []  # and SQLite file
+
+
+def _migrated_sqlite() -> Path:
+    """An SQLite file with every migration applied, made on first use (one per worker)."""
+    if not _SQLITE_TEMPLATE:
+        path = Path(tempfile.mkdtemp(prefix="kiss-template-")) / "migrated.sqlite3"
+
+        async def migrate() -> None:
+            db = Database(f"sqlite+aiosqlite:///{path}")
+            try:
+                await db.upgrade()
+            finally:
+                await db.close()  # checkpoints the WAL: the file alone is the database
+
+        asyncio.run(migrate())
+        _SQLITE_TEMPLATE.append(path)
+    return _SQLITE_TEMPLATE[0]
 
 
 def _admin() -> sa.Engine:
@@ -108,6 +130,8 @@ def _migrated_template() -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _SQLITE_TEMPLATE:
+        shutil.rmtree(_SQLITE_TEMPLATE[0].parent, ignore_errors=True)
     if _TEMPLATE:
         admin = _admin()
         with admin.connect() as conn:

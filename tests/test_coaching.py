@@ -381,10 +381,12 @@ async def test_stop_ends_tips_check_ins_and_the_reassessment_and_start_resumes(
     assert {k.split(":")[0] for k in await due_rows(coached)} == {"tip", "reassess"}
 
 
-async def test_stop_drops_tips_that_were_queued_but_not_sent(coached: App,
-                                                             clock: Clock) -> None:
+async def test_stop_drops_tips_that_were_queued_but_not_sent(
+        coached: App, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     clock.now = local(2027, 3, 22, 10)
     await planned(coached, clock)
+    # The sender is not woken: the tip stays queued (otherwise it may go before the /stop).
+    monkeypatch.setattr(coached.sender, "wake", lambda: None)
     await coached.nudges.tick((await due_rows(coached))["tip"])  # recorded, not delivered
     await say(coached, "/stop")
     await coached.sender.poll()

@@ -43,7 +43,9 @@ async def start_bot(emu: BotAPIEmulator, database: Path) -> asyncio.subprocess.P
            "TELEGRAM_API_BASE_URL": emu.base_url, "KISS_DATABASE_URL": f"sqlite:///{database}",
            "KISS_TELEGRAM_RATE": "100000", "KISS_TELEGRAM_CHAT_RATE": "100000",
            "KISS_TELEGRAM_CHAT_BURST": "1000", "KISS_POLL_SECONDS": "0.2",
-           "KISS_RESEND_UNCERTAIN_REPLIES": "true", "KISS_LOG_LEVEL": "WARNING"}
+           "KISS_RESEND_UNCERTAIN_REPLIES": "true", "KISS_LOG_LEVEL": "WARNING",
+           # the web server (dashboard) on a free port: 8080 may be another process's
+           "KISS_HTTP_LISTEN": "127.0.0.1:0"}
     with (database.parent / "bot.log").open("ab") as log:  # the child keeps its own copy
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "run", cwd=database.parent, env=env,

@@ -380,8 +380,8 @@ async def test_coach_and_admin_commands_follow_the_roles(
     assert await bot.channel.sync_menus(app.db) == 1
     [menu] = [commands for (scope, _), commands in emulator.commands.items()
               if str(CHAT) in scope]
-    assert [c["command"] for c in menu][-6:] == ["broadcast", "broadcasts", "reach", "tickets",
-                                                 "reply", "close"]
+    assert [c["command"] for c in menu][-7:] == ["broadcast", "broadcasts", "reach", "tickets",
+                                                 "reply", "close", "dashboard"]
     emulator.user_sends_text(CHAT, "/reach")
     await settle(emulator, says("een bericht er nu"))
     emulator.user_sends_text(CHAT, "/delivery")  # an admin's command: not for a coach

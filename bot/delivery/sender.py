@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -50,6 +51,7 @@ from bot.painter import ChartPainter, PainterError
 from flows.definition import DEFAULT_LANGUAGE
 from flows.messages import Image, Outbound
 from flows.texts import Texts
+from handlers import turn_ids
 from storage import media, outbox, senders, shopkeepers
 from storage.database import Database
 from storage.records import OutboxRecord
@@ -79,6 +81,16 @@ class DeliverySettings:
     chart_retry_seconds: float = 30.0
     batch: int = 200  # rows claimed per poll
     concurrency: int = 64  # chats delivered at once by one poll
+
+
+class SendWatcher(Protocol):
+    """Told about every send's outcome that the operator counts (see :mod:`bot.metrics`)."""
+
+    def sent(self, channel: str) -> None:
+        """A message went out through ``channel``."""
+
+    def rate_limited(self, channel: str) -> None:
+        """``channel``'s platform answered 429."""
 
 
 class _LeaseLostError(Exception):
@@ -126,6 +138,8 @@ class OutboxSender:
         self._quiet = asyncio.Condition()
         self._pictures: dict[tuple[str, int], Media] = {}
         self._uploads: dict[tuple[str, int], asyncio.Lock] = {}
+        #: Told of each send and 429 (set by the operator's endpoints, when served).
+        self.watcher: SendWatcher | None = None
 
     # -- what the dispatcher uses -------------------------------------------------------
 
@@ -285,7 +299,9 @@ class OutboxSender:
 
     def _spawn(self, work: object) -> None:
         assert asyncio.iscoroutine(work)
-        task: asyncio.Task[object] = asyncio.ensure_future(work)
+        # not part of the turn that may have woken it: its log lines name no turn
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
+            work, context=turn_ids.outside())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -384,6 +400,8 @@ class OutboxSender:
             log.exception("sending outbox row %s failed unexpectedly", row.id)
             return await self._failed(row, NotDelivered(f"{type(exc).__name__}: {exc}",
                                                         progress=row.progress))
+        if self.watcher is not None:
+            self.watcher.sent(row.channel)
         if row.shopkeeper_id is None:  # a last word to someone forgotten: now forget it
             async with self.db.transaction() as tx:
                 await outbox.delete(tx, message_id=row.id)
@@ -441,6 +459,8 @@ class OutboxSender:
         reason = exc.reason
         if isinstance(exc, RateLimited):  # at once: the transaction may wait for a connection
             self.limiters[row.channel].pause(exc.retry_after, exc.chat)
+            if self.watcher is not None:
+                self.watcher.rate_limited(row.channel)
         async with self.db.transaction() as tx:
             if isinstance(exc, Held):
                 # Not the message's fault either: waits, uncounted, saying why.
