@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.delivery.sender import DeliverySettings
+from bot.whatsapp.settings import WhatsAppSettings
+from bot.whatsapp.settings import from_config as whatsapp_from_config
 from flows.timing import SendingHours, parse_duration
 from handlers.language_model import ModelSettings
 from handlers.privacy import Privacy
@@ -84,6 +86,8 @@ class Settings:
     #: The coaches' Telegram group (its chat id, e.g. -1001234567890) that gets ticket
     #: notices; empty: each coach in their private chat.
     coaches_chat: str = ""
+    #: WhatsApp Cloud API (``[whatsapp]``); served when its secrets and number are set.
+    whatsapp: WhatsAppSettings = field(default_factory=WhatsAppSettings)
 
     @classmethod
     def load(cls, path: Path | None = None,
@@ -159,6 +163,7 @@ class Settings:
 
             llm=_llm(value, env, path),
             coaches_chat=_coaches_chat(value("tickets", "coaches_chat", "KISS_COACHES_CHAT")),
+            whatsapp=_whatsapp(data, env, path),
         )
 
 
@@ -295,3 +300,11 @@ def _llm(value: Lookup, env: Mapping[str, str], path: Path) -> ModelSettings:
             monthly_tokens=int(value("llm", "monthly_tokens", "KISS_LLM_MONTHLY_TOKENS")))
     except ValueError as exc:
         raise ConfigError(f"{path} [llm]: {exc}") from None
+
+
+def _whatsapp(data: Mapping[str, Any], env: Mapping[str, str], path: Path) -> WhatsAppSettings:
+    """``[whatsapp]``: the API, rates, tier and templates; secrets from the environment."""
+    try:
+        return whatsapp_from_config(data.get("whatsapp", {}), env)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -43,6 +43,8 @@ def configured(settings: Settings) -> list[str]:
     names = []
     if settings.telegram_token:
         names.append("telegram")
+    if settings.whatsapp.configured:
+        names.append("whatsapp")
     return names
 
 
@@ -54,6 +56,10 @@ def channels(settings: Settings, app: App, web: WebServer, *,
         from bot.telegram import TelegramBot  # only pulled in when it is used
 
         built.append(TelegramBot(settings, app, replace_webhook=replace_webhook, web=web))
+    if settings.whatsapp.configured:
+        from bot.whatsapp.serve import WhatsAppBot
+
+        built.append(WhatsAppBot(settings.whatsapp, app, web))
     return built
 
 

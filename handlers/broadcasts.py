@@ -72,6 +72,8 @@ class Broadcasts:
         self.hours = hours
         self.sender = sender
         self.clock = clock
+        #: Broadcasts whose coach was told that WhatsApp's daily tier holds the rest.
+        self._told_next_day: set[int] = set()
 
     async def audience(self, segment: Segment) -> list[Candidate]:
         """Who the segment reaches now (opted-out and unreachable people never)."""
@@ -135,20 +137,25 @@ class Broadcasts:
             for broadcast in await broadcasts.in_flight(tx):
                 counts = await broadcasts.counts(tx, broadcast_id=broadcast.id)
                 if counts.queued:
+                    if counts.next_day and broadcast.id not in self._told_next_day:
+                        # WhatsApp's daily tier: the rest goes tomorrow; say so now.
+                        self._told_next_day.add(broadcast.id)
+                        await self._report(tx, broadcast, counts, "wa_broadcast_next_day")
                     continue
                 await broadcasts.finished(tx, broadcast_id=broadcast.id, now=now)
                 await self._report(tx, broadcast, counts)
 
-    async def _report(self, tx: Any, broadcast: BroadcastRecord, counts: Counts) -> None:
+    async def _report(self, tx: Any, broadcast: BroadcastRecord, counts: Counts,
+                      key: str = "broadcast_report") -> None:
         if broadcast.created_by is None:
             return  # sent from the command line: `kiss-coach broadcast status` shows it
         coach = await shopkeepers.address_of(tx, shopkeeper_id=broadcast.created_by)
         if coach is None:
             return
         channel, external_id, lang = coach
-        text = self.texts.get(lang, "broadcast_report", id=broadcast.id, sent=counts.sent,
+        text = self.texts.get(lang, key, id=broadcast.id, sent=counts.sent,
                               failed=counts.failed, unreachable=counts.unreachable,
-                              uncertain=counts.uncertain)
+                              uncertain=counts.uncertain, waiting=counts.next_day)
         await outbox.record(tx, shopkeeper_id=broadcast.created_by, channel=channel,
                             external_id=external_id, payloads=[payload(Outbound(text), lang)])
         self.sender.wake()

@@ -76,6 +76,8 @@ class Counts:
     unreachable: int = 0  # failed because the person blocked the bot
     uncertain: int = 0
     cancelled: int = 0
+    #: Of ``queued``: waiting for the next day (WhatsApp's daily tier was reached).
+    next_day: int = 0
 
     @property
     def total(self) -> int:
@@ -87,6 +89,8 @@ class Counts:
         who are ``unreachable`` or not."""
         if status in UNFINISHED:
             self.queued += number
+            if error is not None and error.startswith(NEXT_DAY):
+                self.next_day += number
         elif status == OutboxStatus.SENT:
             self.sent += number
         elif status == OutboxStatus.UNCERTAIN:
@@ -100,6 +104,8 @@ class Counts:
 
 
 CANCELLED = "cancelled by the coach"
+#: How a row held for the next day by WhatsApp's daily tier starts its error.
+NEXT_DAY = "whatsapp: daily tier"
 
 
 async def candidates(tx: AsyncConnection) -> list[Candidate]:

@@ -24,13 +24,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import AUDIT, IDENTITY, INBOX, OUTBOX, RATE_PAUSE, SHOPKEEPER
+from storage.tables import AUDIT, IDENTITY, INBOX, OUTBOX, RATE_PAUSE, SHOPKEEPER, WHATSAPP_WINDOW
 
 #: Tables whose rows are addressed to a chat: (channel column, address column).
 ADDRESSED: dict[str, tuple[str, str]] = {
     INBOX.name: ("channel", "chat"),
     OUTBOX.name: ("channel", "external_id"),
     IDENTITY.name: ("channel", "external_id"),
+    WHATSAPP_WINDOW.name: ("channel", "external_id"),
 }
 #: Columns that name a person by address, written out (``telegram:123``, or
 #: ``invite:telegram:123`` for a role given through someone's invite).

@@ -639,6 +639,50 @@ TICKET_MESSAGE: sa.Table = TicketMessage.__table__  # type: ignore[attr-defined]
 QUESTION: sa.Table = Question.__table__  # type: ignore[attr-defined]
 
 
+# -- WhatsApp (migration 0011) -----------------------------------------------------------
+
+
+class WhatsAppWindow(SQLModel, table=True):
+    """When a WhatsApp number last wrote: free-form messages may reach it for 24 hours
+    after (the customer-service window). Erased with the person (by address)."""
+
+    __tablename__ = "whatsapp_window"
+
+    channel: str = Field(default="whatsapp", primary_key=True, max_length=20)
+    external_id: str = Field(primary_key=True, max_length=64)
+    last_inbound_at: datetime = Field(sa_type=UtcDateTime())
+
+
+class WhatsAppReach(SQLModel, table=True):
+    """Who a business-initiated (template) message reached on a day (UTC): the daily
+    unique-recipient tier counts these."""
+
+    __tablename__ = "whatsapp_reach"
+
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    shopkeeper_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("shopkeeper.id", ondelete="CASCADE"),
+                            primary_key=True))
+
+
+class WhatsAppReceipt(SQLModel, table=True):
+    """What WhatsApp said became of an outbox row: sent, delivered, read, or failed with
+    its error code (status webhooks). Goes with the row."""
+
+    __tablename__ = "whatsapp_receipt"
+
+    outbox_id: int = Field(
+        sa_column=sa.Column(sa.ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True))
+    status: str = Field(max_length=10)
+    error: str | None = Field(default=None, max_length=300)
+    at: datetime = Field(sa_type=UtcDateTime())
+
+
+WHATSAPP_WINDOW: sa.Table = WhatsAppWindow.__table__  # type: ignore[attr-defined]
+WHATSAPP_REACH: sa.Table = WhatsAppReach.__table__  # type: ignore[attr-defined]
+WHATSAPP_RECEIPT: sa.Table = WhatsAppReceipt.__table__  # type: ignore[attr-defined]
+
+
 class DashboardLogin(SQLModel, table=True):
     """A one-time login link to the dashboard, sent in a coach's or admin's chat. Only a
     hash of the link's token is kept: a copy of the database opens no session."""

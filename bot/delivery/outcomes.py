@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from flows.messages import Outbound
+from storage.records import OutboxRecord
 
 Pace = Callable[[], Awaitable[None]]
 """Waits until the rate limits allow one more platform call; channels call it before each."""
@@ -55,6 +57,18 @@ class MaybeDelivered(DeliveryError):
     """The request went out and no answer came (a timeout, a reset): it may have arrived."""
 
 
+class Held(DeliveryError):
+    """Not sent now, by the platform's rules rather than a failure (WhatsApp: outside the
+    24-hour window, over the daily tier, the pair rate): tried again at ``until``, or, when
+    None, once the person writes again. Not counted as an attempt; ``reason`` stays on the
+    row so it says why it waits."""
+
+    def __init__(self, reason: str, *, until: datetime | None, progress: int = 0,
+                 platform_ids: Sequence[str] = ()) -> None:
+        super().__init__(reason, progress=progress, platform_ids=platform_ids)
+        self.until = until
+
+
 @dataclass(slots=True)
 class Media:
     """A stored picture (:mod:`storage.media`) as one channel sends it: by ``platform_id``
@@ -79,3 +93,14 @@ class Channel(Protocol):
         the platform's ids of the messages the calls made (None: a channel without message
         ids). Raises a :class:`DeliveryError` when it did not (surely) arrive, with the ids
         of the calls that did."""
+
+
+@runtime_checkable
+class RowChannel(Protocol):
+    """A channel whose rules depend on the row, not only the message (WhatsApp: whether
+    it is a reply, a tip or a broadcast decides what happens outside the 24-hour window).
+    The sender calls :meth:`send_row` instead of ``send`` when a channel has it."""
+
+    async def send_row(self, row: OutboxRecord, message: Outbound, *, lang: str,
+                       pace: Pace, media: Media | None = None) -> Sequence[str] | None:
+        """Like :meth:`Channel.send` for ``row`` (its address, kind, broadcast, progress)."""

@@ -36,12 +36,14 @@ from bot.delivery.marks import SentMarks
 from bot.delivery.outcomes import (
     Channel,
     DeliveryError,
+    Held,
     MaybeDelivered,
     Media,
     NotDelivered,
     Pace,
     RateLimited,
     Refused,
+    RowChannel,
     Unreachable,
 )
 from bot.delivery.waves import Waves
@@ -61,6 +63,8 @@ log = logging.getLogger(__name__)
 ALIVE_FOR = timedelta(seconds=20)
 #: The most rows one claim takes (see OutboxSender._claim_size).
 MAX_CLAIM = 1000
+#: A row held until the person writes again is looked at again after this long anyway.
+HELD_FOR = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,8 +389,7 @@ class OutboxSender:
                 async with self._uploads.setdefault((row.channel, media.id), asyncio.Lock()):
                     made = await self._send_media(channel, row, message, lang, pace, media)
             else:
-                made = await channel.send(row.external_id, message, lang=lang,
-                                          done=row.progress, pace=pace, media=media)
+                made = await _call(channel, row, message, lang, pace, media)
         except _LeaseLostError:
             log.info("outbox row %s is no longer ours (its lease ran out, or its broadcast "
                      "was cancelled): not sent", row.id)
@@ -427,8 +430,7 @@ class OutboxSender:
         (also when a later call of the message failed)."""
         known = picture.platform_id
         try:
-            return await channel.send(row.external_id, message, lang=lang,
-                                      done=row.progress, pace=pace, media=picture)
+            return await _call(channel, row, message, lang, pace, picture)
         finally:
             if picture.platform_id is not None and picture.platform_id != known:
                 try:
@@ -460,7 +462,13 @@ class OutboxSender:
             if self.watcher is not None:
                 self.watcher.rate_limited(row.channel)
         async with self.db.transaction() as tx:
-            if isinstance(exc, RateLimited):
+            if isinstance(exc, Held):
+                # Not the message's fault either: waits, uncounted, saying why.
+                await outbox.mark_errored(
+                    tx, message_id=row.id, error=reason, progress=exc.progress,
+                    retry_at=exc.until or utcnow() + HELD_FOR, counted=False,
+                    platform_ids=_ids(row, exc.platform_ids))
+            elif isinstance(exc, RateLimited):
                 await self._rate_limited(tx, row, exc)
             elif isinstance(exc, NotDelivered):
                 attempts = row.attempts + 1
@@ -523,6 +531,15 @@ class OutboxSender:
         base = min(self.settings.backoff_max,
                    self.settings.backoff_base * 2 ** (attempts - 1))
         return timedelta(seconds=base * (0.5 + self.jitter()))
+
+
+async def _call(channel: Channel, row: OutboxRecord, message: Outbound, lang: str,
+                pace: Pace, media: Media | None) -> Sequence[str] | None:
+    """One row through its channel: with the whole row when the channel wants it."""
+    if isinstance(channel, RowChannel):
+        return await channel.send_row(row, message, lang=lang, pace=pace, media=media)
+    return await channel.send(row.external_id, message, lang=lang, done=row.progress,
+                              pace=pace, media=media)
 
 
 def _ids(row: OutboxRecord, made: Sequence[str]) -> list[str]:
