@@ -87,7 +87,8 @@ class ChartPainter:
     def _discard(self, pool: ProcessPoolExecutor) -> None:
         if self._pool is pool:
             self._pool = None
-        for process in list(getattr(pool, "_processes", {}).values()):
+        # A pool that broke or shut down already has ``_processes = None``.
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.kill()  # a stuck drawing would otherwise keep its core and memory
         pool.shutdown(wait=False, cancel_futures=True)
 
