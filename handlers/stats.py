@@ -8,6 +8,7 @@ the terminal, is written to the audit trail in the transaction that read the fig
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,9 +93,13 @@ class StatsView:
         shops = await figures.assessed(tx, themes=themes, since=since, until=until,
                                        basis=basis)
         funnel = await figures.funnel(tx)
-        insight = summarise(shops, themes, places.arrondissement_of, basis=basis, k=self.k)
-        table = (crosstab(shops, themes, places.arrondissement_of, *cross, basis=basis,
-                          k=self.k) if cross is not None else None)
+        # Thousands of shops take a CPU moment to sum up: off the event loop, so the chats
+        # the same process serves keep their turns (the dashboard asks while they go on).
+        insight = await asyncio.to_thread(summarise, shops, themes, places.arrondissement_of,
+                                          basis=basis, k=self.k)
+        table = (await asyncio.to_thread(crosstab, shops, themes, places.arrondissement_of,
+                                         *cross, basis=basis, k=self.k)
+                 if cross is not None else None)
         await audit.record(tx, actor=actor, action="stats", detail={
             "via": via, "basis": basis, "cross": list(cross) if cross else None,
             **({"since": since.isoformat() if since else None,
