@@ -144,6 +144,8 @@ class Outbound:
     delete: tuple[str, ...] = ()
     #: A file sent with ``text`` as its caption.
     document: Document | None = None
+    #: The tickets this message shows (a coach's list): it is erased with any of them.
+    tickets: tuple[int, ...] = ()
 
     def to_data(self) -> dict[str, Any]:
         """A JSON-able form for the outbox (a chart is stored as data, drawn when sent)."""

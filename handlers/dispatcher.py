@@ -28,7 +28,7 @@ from handlers.locks import UserLocks
 from handlers.shopkeeper import ShopkeeperChat
 from handlers.turn import Turn
 from handlers.turn_ids import person as person_of_turn
-from storage import inbox, isolation, outbox, roles, shopkeepers
+from storage import inbox, isolation, outbox, roles, shopkeepers, tickets
 from storage.database import Database
 from storage.records import OutboxRecord
 from storage.tables import OutboxKind, Role, utcnow
@@ -273,6 +273,9 @@ class Dispatcher:
                                   external_id=inbound.chat, payloads=payloads,
                                   sending_until=lease,
                                   claimed_by=self.sender.id if lease else None)
+        for row_id, message in zip(ids, messages, strict=True):
+            for ticket in message.tickets:  # erased with the ticket's shopkeeper
+                await tickets.posted(turn.tx, ticket_id=ticket, outbox_ids=[row_id])
         notice = any(m.notice for m in messages) and turn.press is not None
         if lease is None:
             self.sender.wake()

@@ -116,7 +116,8 @@ class Tickets:
                              question=_short(ticket.question, 80)))
         buttons = tuple(Button(f"claim.{t.id}", say(turn.lang, "tk_claim_id", id=t.id))
                         for t in active if t.coach_id is None)
-        return [Outbound("\n\n".join(lines), buttons, ref=CLAIM_REF if buttons else None)]
+        return [Outbound("\n\n".join(lines), buttons, ref=CLAIM_REF if buttons else None,
+                         tickets=tuple(t.id for t in active))]
 
     async def claim(self, turn: Turn, choice: str) -> list[Outbound]:
         """"I'll take it": the first coach owns the ticket; the others hear who."""

@@ -121,17 +121,17 @@ async def posted(tx: AsyncConnection, *, ticket_id: int, outbox_ids: list[int]) 
 async def replied_to(tx: AsyncConnection, *, channel: str, chat: str,
                      message_id: str) -> int | None:
     """The ticket whose message ``message_id`` (the platform's id) in ``chat`` is, if it is
-    one of the chat's latest ticket messages; else None."""
+    one of the chat's latest ticket messages about one ticket; else None."""
     rows = await tx.execute(
         sa.select(TICKET_POST.c.ticket_id, OUTBOX.c.platform_ids)
         .join(OUTBOX, OUTBOX.c.id == TICKET_POST.c.outbox_id)
         .where(OUTBOX.c.channel == channel, OUTBOX.c.external_id == chat,
                OUTBOX.c.platform_ids.is_not(None))
         .order_by(TICKET_POST.c.id.desc()).limit(RECENT_POSTS))
-    for ticket_id, platform_ids in rows:
-        if message_id in (platform_ids or ()):
-            return int(ticket_id)
-    return None
+    found = {int(ticket_id) for ticket_id, platform_ids in rows
+             if message_id in (platform_ids or ())}
+    # A message about several tickets (a coach's list) answers none of them.
+    return found.pop() if len(found) == 1 else None
 
 
 async def _close_silent(tx: AsyncConnection, *, now: datetime,

@@ -54,3 +54,15 @@ async def test_erasure_takes_the_ticket_messages_in_the_coaches_chats(app: App) 
         for table in (TICKET, TICKET_MESSAGE, TICKET_POST):
             assert (await tx.execute(sa.select(sa.func.count()).select_from(table))
                     ).scalar_one() == 0, table.name
+
+
+async def test_erasure_takes_a_coachs_ticket_list_that_shows_the_shop(app: App) -> None:
+    shop = await team(app)
+    await say(app, "/coach Hoe krijg ik meer Google-reviews?", "shop")
+    await as_coach(app, "coach-an", "An", "/tickets")
+    await app.sender.poll()
+    assert "Google-reviews" in await payloads(app)  # the list in An's chat shows it
+
+    async with app.db.transaction() as tx:
+        await erasure.erase(tx, shopkeeper_id=shop, actor="self", reason="test")
+    assert "Google-reviews" not in await payloads(app)
