@@ -21,13 +21,14 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from telegram_load import scratch_database
 
 from flows.places import gazetteer
 from flows.texts import Texts
@@ -132,18 +133,8 @@ def main() -> None:
             url = f"sqlite+aiosqlite:///{scratch}/bench.sqlite3"
             asyncio.run(measure(url, args.people, args.again, args.repeat))
         return
-    server = sa.make_url(args.database_url)
-    name = f"kiss_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        asyncio.run(measure(server.set(database=name).render_as_string(hide_password=False),
-                            args.people, args.again, args.repeat))
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(args.database_url) as url:
+        asyncio.run(measure(url, args.people, args.again, args.repeat))
 
 
 if __name__ == "__main__":
