@@ -32,3 +32,16 @@ class Column:
 
 Row = list[Any]
 """A row's plain values, in column order."""
+
+
+#: Who a per-person row is about, and where their shop is (most tables start with these).
+RESPONDENT = Column("respondent_id", Kind.INTEGER, "Nummer van de deelnemer (met "
+                    "--pseudonymize: een sleutelcode)", "Participant number (with "
+                    "--pseudonymize: a keyed code)", identifier=True)
+PROFILE = (
+    Column("shop_type", Kind.TEXT, "Soort zaak", "Kind of business"),
+    Column("municipality", Kind.TEXT, "Gemeente (een van de 62 van West-Vlaanderen)",
+           "Municipality (one of West Flanders' 62)"),
+    Column("arrondissement", Kind.TEXT, "Arrondissement van die gemeente",
+           "Arrondissement of that municipality"),
+)

@@ -12,26 +12,16 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from handlers.export_columns import Column, Kind, Row
+from handlers.export_columns import PROFILE, RESPONDENT, Column, Kind, Row
 from storage import exports
 from storage.exports import Filters
 
 if TYPE_CHECKING:
     from handlers.export_tables import Sources
 
-_RESPONDENT = Column("respondent_id", Kind.INTEGER, "Nummer van de deelnemer (met "
-                     "--pseudonymize: een sleutelcode)", "Participant number (with "
-                     "--pseudonymize: a keyed code)", identifier=True)
-_PROFILE = (
-    Column("shop_type", Kind.TEXT, "Soort zaak", "Kind of business"),
-    Column("municipality", Kind.TEXT, "Gemeente (een van de 62 van West-Vlaanderen)",
-           "Municipality (one of West Flanders' 62)"),
-    Column("arrondissement", Kind.TEXT, "Arrondissement van die gemeente",
-           "Arrondissement of that municipality"),
-)
 
 TICKETS = (
-    _RESPONDENT, *_PROFILE,
+    RESPONDENT, *PROFILE,
     Column("ticket_id", Kind.INTEGER, "Nummer van het ticket (de vraag om een coach)",
            "Ticket number (the request for a coach)", identifier=True),
     Column("status", Kind.TEXT, "open (wacht op een coach), claimed (een coach nam het op) "
@@ -81,7 +71,7 @@ def ticket_rows(conn: sa.Connection, filters: Filters, sources: Sources,
 
 
 QUESTIONS = (
-    _RESPONDENT, *_PROFILE,
+    RESPONDENT, *PROFILE,
     Column("question_id", Kind.INTEGER, "Nummer van de vraag", "Question number",
            identifier=True),
     Column("asked_at", Kind.MOMENT, "Wanneer de vraag gesteld werd", "When it was asked"),

@@ -23,7 +23,7 @@ from flows.audience import Segment
 from flows.definition import Flow
 from flows.loader import parse_flow
 from flows.places import gazetteer
-from handlers.export_columns import Column, Kind, Row
+from handlers.export_columns import PROFILE, RESPONDENT, Column, Kind, Row
 from handlers.export_conversations import QUESTIONS, TICKETS, question_rows, ticket_rows
 from storage import exports
 from storage.exports import Filters
@@ -94,16 +94,6 @@ class Sources:
         return self.arrondissement_of.get(municipality or "")
 
 
-_RESPONDENT = Column("respondent_id", Kind.INTEGER, "Nummer van de deelnemer (met "
-                     "--pseudonymize: een sleutelcode)", "Participant number (with "
-                     "--pseudonymize: a keyed code)", identifier=True)
-_PROFILE = (
-    Column("shop_type", Kind.TEXT, "Soort zaak", "Kind of business"),
-    Column("municipality", Kind.TEXT, "Gemeente (een van de 62 van West-Vlaanderen)",
-           "Municipality (one of West Flanders' 62)"),
-    Column("arrondissement", Kind.TEXT, "Arrondissement van die gemeente",
-           "Arrondissement of that municipality"),
-)
 _ASSESSMENT = (
     Column("assessment_id", Kind.INTEGER, "Nummer van de afgewerkte check", "Number of the "
            "completed assessment", identifier=True),
@@ -112,7 +102,7 @@ _ASSESSMENT = (
 )
 
 ANSWERS = (
-    _RESPONDENT, *_PROFILE, *_ASSESSMENT,
+    RESPONDENT, *PROFILE, *_ASSESSMENT,
     Column("answered_at", Kind.MOMENT, "Wanneer de check afgewerkt werd (Brusselse tijd); "
            "losse antwoorden hebben geen eigen tijdstip", "When the assessment was completed "
            "(Brussels time); single answers have no time of their own"),
@@ -158,7 +148,7 @@ def assessment_columns(themes: tuple[str, ...]) -> tuple[Column, ...]:
                       "deze deelnemer (leeg bij T0)", f"Change on {t} since this participant's "
                       "previous assessment (empty at T0)") for t in themes]
     return (
-        _RESPONDENT, *_PROFILE, *_ASSESSMENT,
+        RESPONDENT, *PROFILE, *_ASSESSMENT,
         Column("completed_at", Kind.MOMENT, "Wanneer de check afgewerkt werd (Brusselse "
                "tijd)", "When the assessment was completed (Brussels time)"),
         *per_theme,
@@ -197,13 +187,13 @@ def assessment_rows(conn: sa.Connection, filters: Filters, sources: Sources,
 
 
 USERS = (
-    _RESPONDENT,
+    RESPONDENT,
     Column("chat", Kind.TEXT, "Kanaal en chat-id (telegram:123…)", "Channel and chat id "
            "(telegram:123…)", personal=True),
     Column("language", Kind.TEXT, "Taal (nl, en, fr)", "Language (nl, en, fr)"),
     Column("shop_name", Kind.TEXT, "Naam van de zaak, zoals getypt", "Name of the business, as "
            "typed", personal=True),
-    *_PROFILE,
+    *PROFILE,
     Column("municipality_typed", Kind.TEXT, "De plaats zoals de deelnemer ze typte",
            "The place as the participant typed it", personal=True),
     Column("team_size", Kind.TEXT, "Grootte van het team", "Size of the team"),
@@ -234,7 +224,7 @@ def user_rows(conn: sa.Connection, filters: Filters, sources: Sources,
 
 
 TIPS = (
-    _RESPONDENT, *_PROFILE,
+    RESPONDENT, *PROFILE,
     Column("tip_id", Kind.TEXT, "Code van de tip (leeg: een actie uit het resultaat)",
            "Tip id (empty: an action from the result)"),
     Column("theme", Kind.TEXT, "Thema van de tip", "Theme of the tip"),
