@@ -48,21 +48,24 @@ class WebServer:
         self.root = web.Application(client_max_size=MAX_BODY)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        self._parts = 0  # what was mounted or added: without any, no server
 
     @property
     def mounted(self) -> bool:
         """Whether anything asked to be served (no routes, no server)."""
-        return bool(self.root.router.routes()) or bool(self.root._subapps)
+        return self._parts > 0
 
     def mount(self, prefix: str, app: web.Application) -> None:
         """Serve ``app``'s routes under ``prefix`` (before :meth:`start`)."""
         if self._runner is not None:
             raise RuntimeError("mount before the web server starts")
         self.root.add_subapp(prefix, app)
+        self._parts += 1
 
     def add_post(self, path: str, handler: Handler) -> None:
         """A route at the root (an old webhook path kept working)."""
         self.root.router.add_post(path, handler)
+        self._parts += 1
 
     @property
     def port(self) -> int:
@@ -85,9 +88,8 @@ class WebServer:
         site = web.TCPSite(runner, host, port)
         await site.start()
         self._runner = runner
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self._port = sockets[0].getsockname()[1] if sockets else port
+        address = runner.addresses[0] if runner.addresses else None  # (host, port, ...)
+        self._port = int(address[1]) if address else port
         log.info("web server listening on %s:%s", host, self._port)
 
     async def stop(self) -> None:
