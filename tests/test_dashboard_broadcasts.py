@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from aiohttp import FormData
 from dashboard_site import Site, csrf_of, open_site, seed
 from recording import Clock, local
 
 from bot.app import App
 from storage import broadcasts, roles, shopkeepers, tickets
-from storage.tables import Role
+from storage.tables import OUTBOX, OutboxStatus, Role
 
 #: The smallest PNG: one pixel.
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -133,6 +134,50 @@ async def test_a_broadcast_can_be_cancelled_and_deleted_from_the_chats(site: Sit
         deleted = await broadcasts.get(tx, broadcast_id=sent.id)
     assert cancelled is not None and cancelled.status == "cancelled"
     assert deleted is not None and deleted.deleted_at is not None
+
+
+async def test_a_finished_broadcast_goes_again_to_those_it_may_not_have_reached(
+        site: Site) -> None:
+    coach_id = await site.person("608", Role.COACH)
+    coach = await site.logged_in(coach_id)
+    async with site.app.db.transaction() as tx:
+        made = await broadcasts.create(tx, created_by=coach_id, created_via="test",
+                                       texts={"nl": "Nu"}, segment={}, urgent=False,
+                                       send_at=site.clock(), now=site.clock())
+        people = [(await shopkeepers.find_or_create(tx, channel="telegram", external_id=chat,
+                                                    language="nl"))[0] for chat in ("81", "82")]
+        await broadcasts.enqueue(tx, broadcast_id=made.id, rows=[
+            {"shopkeeper_id": p.id, "channel": "telegram", "external_id": chat,
+             "payload": {"text": "Nu", "lang": "nl"}}
+            for p, chat in zip(people, ("81", "82"), strict=True)])
+        await broadcasts.started(tx, broadcast_id=made.id, recipients=2)
+        # One went out; the bot stopped while sending the other: it may have arrived.
+        await tx.execute(sa.update(OUTBOX).where(OUTBOX.c.broadcast_id == made.id,
+                                                 OUTBOX.c.external_id == "81")
+                         .values(status=OutboxStatus.SENT))
+        await tx.execute(sa.update(OUTBOX).where(OUTBOX.c.broadcast_id == made.id,
+                                                 OUTBOX.c.external_id == "82")
+                         .values(status=OutboxStatus.UNCERTAIN))
+        await broadcasts.finished(tx, broadcast_id=made.id, now=site.clock())
+    listing = await (await coach.get("/dashboard/broadcasts")).text()
+    assert f'action="/dashboard/broadcasts/{made.id}/resend"' in listing
+    assert "Opnieuw naar 1 onzekere" in listing
+    token = await csrf_of(coach, "/dashboard/broadcasts")
+    refused = await coach.post(f"/dashboard/broadcasts/{made.id}/resend", data={},
+                               allow_redirects=False)
+    assert refused.status == 403  # no CSRF token: nothing happens
+    async with site.app.db.transaction() as tx:
+        assert (await broadcasts.counts(tx, broadcast_id=made.id)).uncertain == 1
+    answer = await coach.post(f"/dashboard/broadcasts/{made.id}/resend",
+                              data={"csrf": token}, allow_redirects=False)
+    assert answer.status == 303
+    async with site.app.db.transaction() as tx:
+        counts = await broadcasts.counts(tx, broadcast_id=made.id)
+        again = await broadcasts.get(tx, broadcast_id=made.id)
+    assert (counts.uncertain, counts.queued, counts.sent) == (0, 1, 1)
+    assert again is not None and again.status == "sending"
+    listing = await (await coach.get("/dashboard/broadcasts")).text()
+    assert "/resend" not in listing
 
 
 async def test_tickets_and_leads_show_user_text_escaped(site: Site) -> None:

@@ -84,6 +84,10 @@ async def listing(request: web.Request) -> web.Response:
                                     in made.segment.items()}).describe(),
                 "cancellable": made.status in (BroadcastStatus.SCHEDULED,
                                                BroadcastStatus.SENDING),
+                # A crash mid-send left some unsure: the coach may send those again (some
+                # may then see it twice), as in the chat's /broadcasts.
+                "resendable": (made.status == BroadcastStatus.DONE and counts.uncertain > 0
+                               and made.deleted_at is None),
                 "deletable": (made.status in (BroadcastStatus.SENDING, BroadcastStatus.DONE)
                               and made.deleted_at is None
                               and now - made.send_at < DELETABLE_FOR)})
@@ -222,6 +226,13 @@ async def cancel(request: web.Request) -> web.StreamResponse:
 
 
 @requires(Role.COACH)
+async def resend(request: web.Request) -> web.StreamResponse:
+    """``POST /broadcasts/{id}/resend``: again to those it may not have reached."""
+    await desk_of(request).broadcasts.resend_uncertain(int(request.match_info["id"]))
+    return see_other(request, "broadcasts")
+
+
+@requires(Role.COACH)
 async def confirm_delete(request: web.Request) -> web.Response:
     """``GET /broadcasts/{id}/delete``: are you sure? (how many chats it is in)."""
     desk = desk_of(request)
@@ -293,6 +304,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/broadcasts/photo/{id:\\d+}", photo, name="broadcast_photo")
     app.router.add_post("/broadcasts", send, name="broadcast_send")
     app.router.add_post("/broadcasts/{id:\\d+}/cancel", cancel, name="broadcast_cancel")
+    app.router.add_post("/broadcasts/{id:\\d+}/resend", resend, name="broadcast_resend")
     app.router.add_get("/broadcasts/{id:\\d+}/delete", confirm_delete,
                        name="broadcast_delete_confirm")
     app.router.add_post("/broadcasts/{id:\\d+}/delete", delete, name="broadcast_delete")
