@@ -99,11 +99,13 @@ async def claim_pace(tx: AsyncConnection, *, external_id: str, now: datetime,
     previous bulk message went (the next may go ``pair`` after it)."""
     statement = _insert(tx, WHATSAPP_PACE).values(
         channel=CHANNEL, external_id=external_id, last_bulk_at=now)
+    # RETURNING, not rowcount: an INSERT's rowcount is not always known (psycopg: -1).
     won = (await tx.execute(statement.on_conflict_do_update(
         index_elements=["channel", "external_id"],
         set_={"last_bulk_at": statement.excluded.last_bulk_at},
-        where=WHATSAPP_PACE.c.last_bulk_at <= now - pair))).rowcount
-    if won:
+        where=WHATSAPP_PACE.c.last_bulk_at <= now - pair)
+        .returning(WHATSAPP_PACE.c.last_bulk_at))).first()
+    if won is not None:
         return None
     last: datetime = (await tx.execute(sa.select(WHATSAPP_PACE.c.last_bulk_at).where(
         WHATSAPP_PACE.c.channel == CHANNEL,
@@ -130,8 +132,9 @@ async def claim_slot(tx: AsyncConnection, *, day: str, shopkeeper_id: int,
     counter's row for the increment and SQLite writes one transaction at a time, so two
     processes racing for the last slot cannot both get it."""
     added = (await tx.execute(_insert(tx, WHATSAPP_REACH).values(
-        day=day, shopkeeper_id=shopkeeper_id).on_conflict_do_nothing())).rowcount
-    if not added:
+        day=day, shopkeeper_id=shopkeeper_id).on_conflict_do_nothing()
+        .returning(WHATSAPP_REACH.c.day))).first()
+    if added is None:
         return Slot.COUNTED
     await tx.execute(_insert(tx, WHATSAPP_TIER).values(day=day, reached=0)
                      .on_conflict_do_nothing())
