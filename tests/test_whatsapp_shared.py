@@ -13,19 +13,21 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from graph_emulator import GraphEmulator
-from recording import Clock
+from recording import CHAT, Clock, handle, recorder
 from sqlalchemy.ext.asyncio import AsyncConnection
 from test_whatsapp import emulated, whatsapp_settings
 
+from bot.app import App
 from bot.delivery.outcomes import Held, Refused
 from bot.whatsapp.channel import WhatsAppChannel
 from bot.whatsapp.graph import Graph
-from flows.messages import Button, Outbound
+from flows.messages import Button, Outbound, Reply
 from flows.places import gazetteer
 from flows.texts import Texts
 from flows.timing import SendingHours
 from handlers.broadcasts import Broadcasts
 from handlers.coaching import payload
+from handlers.inbound import Inbound
 from storage import broadcasts, erasure, outbox, shopkeepers, whatsapp
 from storage.broadcasts import NEXT_DAY
 from storage.database import Database
@@ -254,3 +256,34 @@ async def test_the_coach_is_told_once_and_the_report_says_some_went_the_next_day
         status = (await tx.execute(sa.select(OUTBOX.c.status).where(
             OUTBOX.c.id == ids[0]))).scalar_one()
     assert status == OutboxStatus.SENT
+
+
+async def test_the_answer_is_confirmed_by_whichever_process_sends_the_reply(
+        app: App, processes: tuple[Process, Process], graph: GraphEmulator,
+        clock: Clock) -> None:
+    """The label of the pressed answer travels on the answer's first message, not in a
+    process's memory: a restart, or another process sending the row, still confirms it."""
+    channel = recorder(app)
+    await handle(app, Inbound(CHAT, "u1", command="start"))
+    (question,) = [m for m in channel.to("u1") if m.buttons]
+    button = question.buttons[0]
+    answer = await handle(app, Inbound(CHAT, "u1", reply=Reply(choice=button.id,
+                                                                  ref=question.ref),
+                                       answered=button.label))
+    assert answer[0].answered == button.label
+    assert all(m.answered is None for m in answer[1:])
+    async with app.db.transaction() as tx:
+        stored = (await tx.execute(sa.select(OUTBOX.c.payload).where(
+            OUTBOX.c.external_id == "u1").order_by(OUTBOX.c.id.desc())
+            .limit(len(answer)))).scalars().all()
+    assert [p.get("answered") for p in reversed(stored)] == [
+        button.label, *[None] * (len(answer) - 1)]
+    # On WhatsApp, a channel that never saw the press (another process) sends that row.
+    number = "32470000050"
+    graph.last_inbound[number] = graph.now()
+    owner = await person(processes[1].db, number, wrote=clock.now)
+    reply = OutboxRecord(1, owner, "whatsapp", number, payload(answer[0], "nl"),
+                         OutboxKind.REPLY, 0, 0, utcnow())
+    await send(processes[1], reply)
+    (sent,) = graph.messages_to(number)
+    assert sent.text.startswith(f"✅ {button.label}\n\n{answer[0].text[:20]}")
