@@ -566,12 +566,19 @@ class GraphEmulator:
             return await self.user_presses(wa_id, message, title)
         return await self.user_picks(wa_id, message, title)
 
-    async def user_sends_image(self, wa_id: str, data: bytes, caption: str = "") -> str:
-        """A user sends a picture (JPEG or PNG bytes): its media id is for downloading."""
+    def receive_file(self, data: bytes) -> str:
+        """Keep a picture a user sends (JPEG or PNG bytes); its media id, which is for
+        downloading only."""
         media_id = f"{next(self._ids) + 8_000_000_000}"
         content_type = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
         self.received[media_id] = (data, content_type)
         self._media_at[media_id] = self.now()
+        return media_id
+
+    async def user_sends_image(self, wa_id: str, data: bytes, caption: str = "") -> str:
+        """A user sends a picture (JPEG or PNG bytes) with a caption."""
+        media_id = self.receive_file(data)
+        content_type = self.received[media_id][1]
         wamid, body = self.message(wa_id, "image", {
             "caption": caption, "mime_type": content_type,
             "sha256": hashlib.sha256(data).hexdigest(), "id": media_id})
