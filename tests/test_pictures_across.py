@@ -6,6 +6,7 @@ number of recipients."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from graph_emulator import GraphEmulator, Sent
+from sqlalchemy.ext.asyncio import AsyncConnection
 from telegram_emulator import BotAPIEmulator
 from test_telegram import png, press
 from test_telegram import settle as settle_telegram
@@ -21,8 +23,10 @@ from test_whatsapp import Running, emulated, start
 from bot.app import App
 from bot.config import Settings
 from bot.telegram.serve import TelegramBot
-from storage import media, roles, shopkeepers, whatsapp
-from storage.tables import BROADCAST, Role, utcnow
+from flows.messages import Outbound
+from handlers.coaching import payload
+from storage import media, outbox, roles, shopkeepers, whatsapp
+from storage.tables import BROADCAST, OUTBOX, OutboxStatus, Role, utcnow
 
 COACH_WA = "32470009999"
 COACH_TG = 9999
@@ -59,7 +63,7 @@ async def both(app: App, settings: Settings,
         assert [e for e in telegram.errors if not e.get("injected")] == []
 
 
-async def shops(app: App, graph: GraphEmulator, telegram: BotAPIEmulator) -> None:
+async def shops(app: App, graph: GraphEmulator, telegram: BotAPIEmulator | None) -> None:
     """Consented shopkeepers on both channels; the WhatsApp ones wrote today (their window
     is open, so a broadcast goes free-form, with its photo)."""
     async with app.db.transaction() as tx:
@@ -72,7 +76,7 @@ async def shops(app: App, graph: GraphEmulator, telegram: BotAPIEmulator) -> Non
         await whatsapp.wrote(tx, at=dict.fromkeys(SHOPS_WA, utcnow()))
     for number in SHOPS_WA:
         graph.last_inbound[number] = graph.now()
-    for chat in SHOPS_TG:
+    for chat in SHOPS_TG if telegram is not None else ():
         telegram.register_chat(chat)
 
 
@@ -200,3 +204,53 @@ async def _photo_of_last_broadcast(app: App) -> int:
                                   .order_by(BROADCAST.c.id.desc()).limit(1))).scalar_one()
     assert found is not None
     return int(found)
+
+
+async def test_a_photo_whose_media_id_expired_fails_its_rows_saying_why(
+        app: App, settings: Settings) -> None:
+    """WhatsApp keeps what a user sent for 7 days: a broadcast after that cannot have the
+    photo. Its rows fail with the reason, after one try for all of them."""
+    async with GraphEmulator() as graph:
+        async for _ in start(app, settings, graph):
+            await shops(app, graph, None)
+            gone = graph.receive_file(png(20, 20))
+            graph.advance(7 * 24 * 3600 + 60)
+            for number in SHOPS_WA:  # they wrote just now (by Meta's clock too)
+                graph.last_inbound[number] = graph.now()
+            async with app.db.transaction() as tx:
+                photo = await media.put_platform(tx, channel="whatsapp", platform_id=gone,
+                                                 unique_id="expired")
+                await outbox.record_many(tx, [
+                    {"shopkeeper_id": owner, "channel": "whatsapp", "external_id": number,
+                     "payload": payload(Outbound(CAPTION, html=True, photo=photo), "nl")}
+                    for owner, number in await _owners(tx, SHOPS_WA)])
+            app.sender.wake()
+            rows = await _final(app, len(SHOPS_WA))
+    assert {status for status, _ in rows} == {OutboxStatus.FAILED}
+    assert all(f"whatsapp media {gone}: whatsapp 100: Unsupported get request" in error
+               for _, error in rows)
+    assert [e["code"] for e in graph.errors] == [100]  # asked once, for all three
+    assert graph.sent == []
+
+
+async def _owners(tx: AsyncConnection, numbers: list[str]) -> list[tuple[int, str]]:
+    found = []
+    for number in numbers:
+        person = await shopkeepers.find_by_identity(tx, channel="whatsapp", external_id=number)
+        assert person is not None
+        found.append((person.id, number))
+    return found
+
+
+async def _final(app: App, count: int) -> list[tuple[str, str]]:
+    """The outbox rows' (status, error) once ``count`` of them are final (rows have no
+    event to wait on: checked every 20 ms)."""
+    async with asyncio.timeout(10):
+        while True:
+            async with app.db.transaction() as tx:
+                rows = [(str(s), str(e)) for s, e in (await tx.execute(
+                    sa.select(OUTBOX.c.status, OUTBOX.c.error).where(
+                        OUTBOX.c.status.in_([OutboxStatus.FAILED, OutboxStatus.SENT])))).all()]
+            if len(rows) >= count:
+                return rows
+            await asyncio.sleep(0.02)
