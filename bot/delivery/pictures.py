@@ -56,13 +56,14 @@ class Pictures:
 
     def _resent(self, channel: str, record: MediaRecord) -> str | None:
         """The id the picture came with, when it came through ``channel`` and that
-        platform sends a file again by it."""
+        platform sends a file again by it (a channel that cannot download has only that
+        id to try)."""
         if record.origin is None or record.origin[0] != channel:
             return None
         source = self.channels.get(channel)
-        if isinstance(source, MediaSource) and source.resends_received:
-            return record.origin[1]
-        return None
+        if isinstance(source, MediaSource) and not source.resends_received:
+            return None
+        return record.origin[1]
 
     async def ready(self, image: Media) -> None:
         """Make sure the channel can send ``image``: by its id, or by its bytes, fetched
