@@ -107,10 +107,10 @@ async def claim_pace(tx: AsyncConnection, *, external_id: str, now: datetime,
         .returning(WHATSAPP_PACE.c.last_bulk_at))).first()
     if won is not None:
         return None
-    last: datetime = (await tx.execute(sa.select(WHATSAPP_PACE.c.last_bulk_at).where(
+    last: datetime | None = (await tx.execute(sa.select(WHATSAPP_PACE.c.last_bulk_at).where(
         WHATSAPP_PACE.c.channel == CHANNEL,
-        WHATSAPP_PACE.c.external_id == external_id))).scalar_one()
-    return last
+        WHATSAPP_PACE.c.external_id == external_id))).scalar_one_or_none()
+    return last or now  # gone meanwhile (erased): wait a whole interval anyway
 
 
 class Slot(Enum):
