@@ -479,7 +479,9 @@ def _broadcast_status(args: argparse.Namespace, settings: Settings) -> int:
                       f"queued {counts.queued}  sent "
                       f"{counts.sent}  failed {counts.failed}  unreachable "
                       f"{counts.unreachable}  uncertain {counts.uncertain}  cancelled "
-                      f"{counts.cancelled}  {text[:40]!r}")
+                      f"{counts.cancelled}  {text[:40]!r}"
+                      + (f"  ({made.next_day_rows} went on a later day: WhatsApp's daily "
+                         f"tier)" if made.next_day_rows else ""))
             if not chosen:
                 print("no broadcasts yet" if args.id is None else f"no broadcast #{args.id}")
 

@@ -146,6 +146,9 @@ class Outbound:
     document: Document | None = None
     #: The tickets this message shows (a coach's list): it is erased with any of them.
     tickets: tuple[int, ...] = ()
+    #: The label of the answer the person just pressed, on the first message answering it:
+    #: a channel that cannot mark it on the question (WhatsApp) starts with it instead.
+    answered: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         """A JSON-able form for the outbox (a chart is stored as data, drawn when sent)."""
@@ -172,6 +175,8 @@ class Outbound:
             data["document"] = {"name": self.document.name,
                                 "content_type": self.document.content_type,
                                 "caption": self.document.caption}
+        if self.answered is not None:
+            data["answered"] = self.answered
         return data
 
     @classmethod
@@ -192,6 +197,7 @@ class Outbound:
             document=Document(str(document["name"]), str(document["content_type"]),
                               caption=str(document.get("caption", "")))
             if (document := data.get("document")) else None,
+            answered=str(data["answered"]) if data.get("answered") is not None else None,
         )
 
 

@@ -72,8 +72,6 @@ class Broadcasts:
         self.hours = hours
         self.sender = sender
         self.clock = clock
-        #: Broadcasts whose coach was told that WhatsApp's daily tier holds the rest.
-        self._told_next_day: set[int] = set()
 
     async def audience(self, segment: Segment) -> list[Candidate]:
         """Who the segment reaches now (opted-out and unreachable people never)."""
@@ -137,9 +135,11 @@ class Broadcasts:
             for broadcast in await broadcasts.in_flight(tx):
                 counts = await broadcasts.counts(tx, broadcast_id=broadcast.id)
                 if counts.queued:
-                    if counts.next_day and broadcast.id not in self._told_next_day:
-                        # WhatsApp's daily tier: the rest goes tomorrow; say so now.
-                        self._told_next_day.add(broadcast.id)
+                    if counts.next_day and broadcast.next_day_rows is None and \
+                            await broadcasts.held_for_next_day(
+                                tx, broadcast_id=broadcast.id, rows=counts.next_day):
+                        # WhatsApp's daily tier: the rest goes tomorrow; say so now (once,
+                        # whichever process saw it first).
                         await self._report(tx, broadcast, counts, "wa_broadcast_next_day")
                     continue
                 await broadcasts.finished(tx, broadcast_id=broadcast.id, now=now)
@@ -156,6 +156,10 @@ class Broadcasts:
         text = self.texts.get(lang, key, id=broadcast.id, sent=counts.sent,
                               failed=counts.failed, unreachable=counts.unreachable,
                               uncertain=counts.uncertain, waiting=counts.next_day)
+        if key == "broadcast_report" and broadcast.next_day_rows:
+            later = self.texts.get(lang, "wa_broadcast_report_next_day",
+                                   rows=broadcast.next_day_rows)
+            text = f"{text}\n{later}"
         await outbox.record(tx, shopkeeper_id=broadcast.created_by, channel=channel,
                             external_id=external_id, payloads=[payload(Outbound(text), lang)])
         self.sender.wake()

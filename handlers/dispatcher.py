@@ -263,6 +263,8 @@ class Dispatcher:
         they are recorded as already claimed, for delivery right after the commit."""
         if not messages:
             return Handled()
+        if inbound.answered is not None:  # confirmed by the first message of the answer
+            messages = [replace(messages[0], answered=inbound.answered), *messages[1:]]
         payloads = [_payload(m, turn.lang, turn.press) for m in messages]
         waiting = [row for row in await outbox.open_ids(
             turn.tx, channel=inbound.channel, external_id=inbound.chat)

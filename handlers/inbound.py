@@ -30,6 +30,11 @@ class Inbound:
     #: The group chat it was written in (the coaches' group), None in a private chat. The
     #: person is still ``external_id``; what the bot answers goes to the group.
     group: str | None = None
+    #: The label of the answer pressed (``reply`` is a press), for a channel that confirms
+    #: it in the answer rather than on the question (WhatsApp): it goes on the turn's first
+    #: message (:attr:`flows.messages.Outbound.answered`), so it survives a restart and any
+    #: process may send it.
+    answered: str | None = None
 
     @property
     def chat(self) -> str:

@@ -47,6 +47,9 @@ class BroadcastRecord:
     finished_at: datetime | None
     media_id: int | None = None
     deleted_at: datetime | None = None
+    #: Rows WhatsApp's daily tier held for a later day, when the coach was told (None:
+    #: none were held).
+    next_day_rows: int | None = None
 
 
 _COLUMNS = [BROADCAST.c[f.name] for f in fields(BroadcastRecord)]
@@ -193,6 +196,16 @@ async def enqueue(tx: AsyncConnection, *, broadcast_id: int,
 async def started(tx: AsyncConnection, *, broadcast_id: int, recipients: int) -> None:
     await tx.execute(sa.update(BROADCAST).where(BROADCAST.c.id == broadcast_id)
                      .values(status=BroadcastStatus.SENDING, recipients=recipients))
+
+
+async def held_for_next_day(tx: AsyncConnection, *, broadcast_id: int, rows: int) -> bool:
+    """Note that ``rows`` of the broadcast wait for a later day (WhatsApp's daily tier).
+    Only the first call changes the row and returns True: of several processes reporting
+    at once, exactly one tells the coach."""
+    changed = (await tx.execute(sa.update(BROADCAST).where(
+        BROADCAST.c.id == broadcast_id, BROADCAST.c.next_day_rows.is_(None))
+        .values(next_day_rows=rows))).rowcount
+    return bool(changed)
 
 
 async def finished(tx: AsyncConnection, *, broadcast_id: int, now: datetime) -> None:

@@ -24,7 +24,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.tables import AUDIT, IDENTITY, INBOX, OUTBOX, RATE_PAUSE, SHOPKEEPER, WHATSAPP_WINDOW
+from storage.tables import (
+    AUDIT,
+    IDENTITY,
+    INBOX,
+    OUTBOX,
+    RATE_PAUSE,
+    SHOPKEEPER,
+    WHATSAPP_PACE,
+    WHATSAPP_WINDOW,
+)
 
 #: Tables whose rows are addressed to a chat: (channel column, address column).
 ADDRESSED: dict[str, tuple[str, str]] = {
@@ -32,6 +41,7 @@ ADDRESSED: dict[str, tuple[str, str]] = {
     OUTBOX.name: ("channel", "external_id"),
     IDENTITY.name: ("channel", "external_id"),
     WHATSAPP_WINDOW.name: ("channel", "external_id"),
+    WHATSAPP_PACE.name: ("channel", "external_id"),
 }
 #: Columns that name a person by address, written out (``telegram:123``, or
 #: ``invite:telegram:123`` for a role given through someone's invite).

@@ -281,6 +281,9 @@ class Broadcast(SQLModel, table=True):
         sa_column=sa.Column(sa.ForeignKey("media.id", ondelete="SET NULL"), nullable=True))
     #: When the coach asked to delete it from the chats (delete rows are queued then).
     deleted_at: datetime | None = Field(default=None, sa_type=UtcDateTime())
+    #: Rows WhatsApp's daily tier held for a later day, counted when the coach was told
+    #: (set once, by the process whose conditional UPDATE flipped it); None: none held.
+    next_day_rows: int | None = None
 
 
 class Media(SQLModel, table=True):
@@ -293,9 +296,15 @@ class Media(SQLModel, table=True):
     name: str = Field(max_length=80)
     #: None when the picture came from a platform and only its id is known.
     data: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    #: Channel name → the platform's id of the uploaded picture.
+    #: Channel name → the platform's id to send the picture by (after an upload, or a
+    #: Telegram file_id received from a coach).
     platform_ids: dict[str, str] = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime())
+    #: Where a picture without bytes came from: the channel and its id there, to fetch
+    #: the bytes from when another channel needs them (a WhatsApp id received from a coach
+    #: is only this: it cannot be sent again).
+    origin_channel: str | None = Field(default=None, max_length=20)
+    origin_id: str | None = Field(default=None, max_length=200)
 
 
 class BroadcastDraft(SQLModel, table=True):
@@ -654,8 +663,8 @@ class WhatsAppWindow(SQLModel, table=True):
 
 
 class WhatsAppReach(SQLModel, table=True):
-    """Who a business-initiated (template) message reached on a day (UTC): the daily
-    unique-recipient tier counts these."""
+    """Who a business-initiated (template) message reached on a day (UTC): a person takes
+    one slot of the day's tier (:class:`WhatsAppTier`), however many templates they get."""
 
     __tablename__ = "whatsapp_reach"
 
@@ -678,7 +687,32 @@ class WhatsAppReceipt(SQLModel, table=True):
     at: datetime = Field(sa_type=UtcDateTime())
 
 
+class WhatsAppPace(SQLModel, table=True):
+    """When a bulk message (a tip, a broadcast) last went to a WhatsApp number: the pair
+    rate allows the next one ``pair_seconds`` later. Claimed with one conditional upsert,
+    so two processes never both send. Erased with the person (by address)."""
+
+    __tablename__ = "whatsapp_pace"
+
+    channel: str = Field(default="whatsapp", primary_key=True, max_length=20)
+    external_id: str = Field(primary_key=True, max_length=64)
+    last_bulk_at: datetime = Field(sa_type=UtcDateTime())
+
+
+class WhatsAppTier(SQLModel, table=True):
+    """How many of a day's (UTC) unique-recipient slots templates used. A slot is claimed
+    with a conditional increment before the send; erasing a person does not give it back
+    (Meta counted them that day)."""
+
+    __tablename__ = "whatsapp_tier"
+
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    reached: int = 0
+
+
 WHATSAPP_WINDOW: sa.Table = WhatsAppWindow.__table__  # type: ignore[attr-defined]
+WHATSAPP_PACE: sa.Table = WhatsAppPace.__table__  # type: ignore[attr-defined]
+WHATSAPP_TIER: sa.Table = WhatsAppTier.__table__  # type: ignore[attr-defined]
 WHATSAPP_REACH: sa.Table = WhatsAppReach.__table__  # type: ignore[attr-defined]
 WHATSAPP_RECEIPT: sa.Table = WhatsAppReceipt.__table__  # type: ignore[attr-defined]
 

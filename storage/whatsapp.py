@@ -1,12 +1,15 @@
-"""What WhatsApp's rules need kept: each number's customer-service window, who template
-messages reached each day (the tier), and what became of each message (status webhooks).
+"""What WhatsApp's rules need kept, shared by every process that serves the number: each
+number's customer-service window, its last bulk message (the pair rate), who template
+messages reached each day and how many of the day's slots that used (the tier), and what
+became of each message (status webhooks).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,8 +20,10 @@ from storage.tables import (
     IDENTITY,
     OUTBOX,
     UNFINISHED,
+    WHATSAPP_PACE,
     WHATSAPP_REACH,
     WHATSAPP_RECEIPT,
+    WHATSAPP_TIER,
     WHATSAPP_WINDOW,
     OutboxStatus,
 )
@@ -86,23 +91,81 @@ async def release(tx: AsyncConnection, *, external_ids: Sequence[str], now: date
     return int(result.rowcount)
 
 
-async def reached(tx: AsyncConnection, *, day: str, shopkeeper_id: int) -> bool:
-    """Whether a template already reached this person on ``day`` (they count once)."""
-    return (await tx.execute(sa.select(WHATSAPP_REACH.c.day).where(
+async def claim_pace(tx: AsyncConnection, *, external_id: str, now: datetime,
+                     pair: timedelta) -> datetime | None:
+    """Take the number's turn for a bulk message: one statement that moves its last bulk
+    send to ``now`` only when the previous one is at least ``pair`` old, so of two
+    processes asking at once exactly one gets it. None when this one did; else when the
+    previous bulk message went (the next may go ``pair`` after it)."""
+    statement = _insert(tx, WHATSAPP_PACE).values(
+        channel=CHANNEL, external_id=external_id, last_bulk_at=now)
+    # RETURNING, not rowcount: an INSERT's rowcount is not always known (psycopg: -1).
+    won = (await tx.execute(statement.on_conflict_do_update(
+        index_elements=["channel", "external_id"],
+        set_={"last_bulk_at": statement.excluded.last_bulk_at},
+        where=WHATSAPP_PACE.c.last_bulk_at <= now - pair)
+        .returning(WHATSAPP_PACE.c.last_bulk_at))).first()
+    if won is not None:
+        return None
+    last: datetime | None = (await tx.execute(sa.select(WHATSAPP_PACE.c.last_bulk_at).where(
+        WHATSAPP_PACE.c.channel == CHANNEL,
+        WHATSAPP_PACE.c.external_id == external_id))).scalar_one_or_none()
+    return last or now  # gone meanwhile (erased): wait a whole interval anyway
+
+
+class Slot(Enum):
+    """What :func:`claim_slot` found: the person already counts today, took a new slot
+    (to give back with :func:`release_slot` when the message surely did not go), or the
+    day's tier is full."""
+
+    COUNTED = "counted"
+    NEW = "new"
+    FULL = "full"
+
+
+async def claim_slot(tx: AsyncConnection, *, day: str, shopkeeper_id: int,
+                     tier: int) -> Slot:
+    """Take one of ``day``'s ``tier`` unique-recipient slots for the person, before the
+    send. The person's ``whatsapp_reach`` row comes first (a second claim for them, from
+    any process, waits for it and then finds them counted: a retry takes no new slot);
+    then the day's counter goes up only while it is below the tier: PostgreSQL locks the
+    counter's row for the increment and SQLite writes one transaction at a time, so two
+    processes racing for the last slot cannot both get it."""
+    added = (await tx.execute(_insert(tx, WHATSAPP_REACH).values(
+        day=day, shopkeeper_id=shopkeeper_id).on_conflict_do_nothing()
+        .returning(WHATSAPP_REACH.c.day))).first()
+    if added is None:
+        return Slot.COUNTED
+    await tx.execute(_insert(tx, WHATSAPP_TIER).values(day=day, reached=0)
+                     .on_conflict_do_nothing())
+    taken = (await tx.execute(sa.update(WHATSAPP_TIER).where(
+        WHATSAPP_TIER.c.day == day, WHATSAPP_TIER.c.reached < tier)
+        .values(reached=WHATSAPP_TIER.c.reached + 1))).rowcount
+    if taken:
+        return Slot.NEW
+    await tx.execute(sa.delete(WHATSAPP_REACH).where(
+        WHATSAPP_REACH.c.day == day, WHATSAPP_REACH.c.shopkeeper_id == shopkeeper_id))
+    return Slot.FULL
+
+
+async def release_slot(tx: AsyncConnection, *, day: str, shopkeeper_id: int) -> None:
+    """Give back a slot :func:`claim_slot` took as new when the template surely did not go
+    out (Meta refused it, or it never left): the person was not reached after all."""
+    gone = (await tx.execute(sa.delete(WHATSAPP_REACH).where(
         WHATSAPP_REACH.c.day == day,
-        WHATSAPP_REACH.c.shopkeeper_id == shopkeeper_id))).first() is not None
+        WHATSAPP_REACH.c.shopkeeper_id == shopkeeper_id))).rowcount
+    if gone:
+        await tx.execute(sa.update(WHATSAPP_TIER).where(
+            WHATSAPP_TIER.c.day == day, WHATSAPP_TIER.c.reached > 0)
+            .values(reached=WHATSAPP_TIER.c.reached - 1))
 
 
-async def reached_count(tx: AsyncConnection, *, day: str) -> int:
-    """How many people templates reached on ``day``."""
-    return int((await tx.execute(sa.select(sa.func.count()).where(
-        WHATSAPP_REACH.c.day == day))).scalar_one())
-
-
-async def reach(tx: AsyncConnection, *, day: str, shopkeeper_id: int) -> None:
-    """Count the person among ``day``'s recipients (once)."""
-    await tx.execute(_insert(tx, WHATSAPP_REACH).values(
-        day=day, shopkeeper_id=shopkeeper_id).on_conflict_do_nothing())
+async def slots_used(tx: AsyncConnection, *, day: str) -> int:
+    """How many of ``day``'s slots templates used. It counts slots, not the people still
+    stored: erasing someone reached that day leaves it as it is (Meta counted them)."""
+    found = (await tx.execute(sa.select(WHATSAPP_TIER.c.reached).where(
+        WHATSAPP_TIER.c.day == day))).scalar_one_or_none()
+    return int(found or 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,14 @@ reject:
   parameter may not hold a newline, a tab or more than four spaces in a row). Free-form
   messages only within 24 hours of the person's last message (the emulator's clock, which
   :meth:`advance` moves on): else error 131047. Answers carry ``wamid``\\ s.
-* ``POST /{version}/{phone_number_id}/media``: a multipart upload; answers a media id.
+* ``POST /{version}/{phone_number_id}/media``: a multipart upload; answers a media id,
+  which messages may use for 30 days.
+* ``GET /{version}/{media-id}``: the media's ``url``, ``mime_type``, ``sha256`` and
+  ``file_size``, for an uploaded file (30 days) or one a user sent (7 days); the ``url``
+  serves the bytes for 5 minutes, to the same bearer token only (else 401; later, 404).
+* A media id that came with a user's message is for downloading only: a message that
+  sends it is refused (131053), as the Cloud API documents sending by the id of an
+  *uploaded* file; the bot must upload the bytes.
 * A wrong or missing bearer token gets 401 (code 190).
 
 Faults: :meth:`fail_next` makes the next calls fail with a Graph error code (130429, 131056,
@@ -49,6 +56,11 @@ from aiohttp import web
 
 VERSION = "v23.0"
 WINDOW_SECONDS = 24 * 3600
+#: How long media ids last (Cloud API, "Media"): uploaded 30 days, from webhooks 7 days.
+UPLOADED_SECONDS = 30 * 24 * 3600
+RECEIVED_SECONDS = 7 * 24 * 3600
+#: How long a media URL serves the file.
+URL_SECONDS = 5 * 60
 
 #: Documented limits of interactive messages (Cloud API reference, "Interactive object").
 MAX_TEXT = 4096
@@ -160,7 +172,12 @@ class GraphEmulator:
     webhook_url: str = ""
     sent: list[Sent] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: Uploaded files by media id: (bytes, content type, file name).
     media: dict[str, tuple[bytes, str, str]] = field(default_factory=dict)
+    #: Files users sent, by the media id their webhook carried: (bytes, content type).
+    received: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    #: Media ids whose bytes were downloaded (through a media URL), in order.
+    downloads: list[str] = field(default_factory=list)
     #: wa_id → the emulator's time of their last message (opens the 24-hour window).
     last_inbound: dict[str, float] = field(default_factory=dict)
     #: HTTP statuses the bot answered to each webhook post, in order.
@@ -177,6 +194,10 @@ class GraphEmulator:
         # every message (the benchmark).
         self._by_to: dict[str, list[Sent]] = {}
         self._changed_for: dict[str, asyncio.Condition] = {}
+        #: media id -> when (the emulator's clock) it was uploaded or received
+        self._media_at: dict[str, float] = {}
+        #: a media URL's key -> (media id, until when it serves)
+        self._urls: dict[str, tuple[str, float]] = {}
         self.port = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -185,6 +206,8 @@ class GraphEmulator:
         app = web.Application(client_max_size=100 * 1024 * 1024)
         app.router.add_post("/{version}/{phone}/messages", self._messages)
         app.router.add_post("/{version}/{phone}/media", self._upload)
+        app.router.add_get("/whatsapp_business/attachments/", self._download)
+        app.router.add_get("/{version}/{media_id}", self._media_url)
         app.router.add_post("/_emulator/{action}", self._control)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -380,7 +403,10 @@ class GraphEmulator:
     def _media_message(self, part: Any, kind: str) -> None:
         if not isinstance(part, dict) or not (part.get("id") or part.get("link")):
             raise RefusalError(100, f"{kind}: an id or a link is required")
-        if part.get("id") and part["id"] not in self.media:
+        if part.get("id") in self.received:
+            raise RefusalError(131053, f"media id {part['id']} came with a received message: "
+                                       "upload the file to send it")
+        if part.get("id") and not self._alive(str(part["id"]), self.media, UPLOADED_SECONDS):
             raise RefusalError(131053, f"unknown media id {part['id']}")
         self._limit(part.get("caption"), MAX_CAPTION, "caption", required=False)
 
@@ -419,7 +445,50 @@ class GraphEmulator:
             return self._refuse(RefusalError(131053, "empty file or no content type"))
         media_id = f"{next(self._ids) + 7_000_000_000}"
         self.media[media_id] = (bytes(data), content_type, name)
+        self._media_at[media_id] = self.now()
         return web.json_response({"id": media_id})
+
+    def _alive(self, media_id: str, where: dict[str, Any], lasts: float) -> bool:
+        return media_id in where and self.now() - self._media_at.get(media_id, 0.0) <= lasts
+
+    def _file(self, media_id: str) -> tuple[bytes, str] | None:
+        """The bytes and type of a media id that has not expired."""
+        if self._alive(media_id, self.media, UPLOADED_SECONDS):
+            data, content_type, _ = self.media[media_id]
+            return data, content_type
+        if self._alive(media_id, self.received, RECEIVED_SECONDS):
+            return self.received[media_id]
+        return None
+
+    async def _media_url(self, request: web.Request) -> web.Response:
+        """``GET /{version}/{media-id}``: where to download the file, for 5 minutes."""
+        if not self._authorized(request):
+            return self._refuse(RefusalError(190, "invalid access token", 401))
+        media_id = request.match_info["media_id"]
+        found = self._file(media_id)
+        if found is None:
+            return self._refuse(RefusalError(
+                100, f"Unsupported get request. Object with ID '{media_id}' does not exist, "
+                     "cannot be loaded due to missing permissions, or does not support this "
+                     "operation"))
+        data, content_type = found
+        key = hashlib.sha256(f"{media_id}:{next(self._ids)}".encode()).hexdigest()[:24]
+        self._urls[key] = (media_id, self.now() + URL_SECONDS)
+        return web.json_response({
+            "messaging_product": "whatsapp", "id": media_id, "mime_type": content_type,
+            "sha256": hashlib.sha256(data).hexdigest(), "file_size": str(len(data)),
+            "url": f"http://127.0.0.1:{self.port}/whatsapp_business/attachments/?mid={key}"})
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """A media URL: the bytes, with the bearer token, while the URL lasts."""
+        if not self._authorized(request):
+            return web.Response(status=401, text="unauthorized")
+        media_id, until = self._urls.get(request.query.get("mid", ""), ("", 0.0))
+        file = self._file(media_id) if self.now() <= until else None
+        if file is None:
+            return web.Response(status=404, text="not found")
+        self.downloads.append(media_id)
+        return web.Response(body=file[0], content_type=file[1])
 
     # -- webhooks to the bot -------------------------------------------------------------
 
@@ -497,11 +566,21 @@ class GraphEmulator:
             return await self.user_presses(wa_id, message, title)
         return await self.user_picks(wa_id, message, title)
 
-    async def user_sends_image(self, wa_id: str, data: bytes, caption: str = "") -> str:
+    def receive_file(self, data: bytes) -> str:
+        """Keep a picture a user sends (JPEG or PNG bytes); its media id, which is for
+        downloading only."""
         media_id = f"{next(self._ids) + 8_000_000_000}"
-        self.media[media_id] = (data, "image/jpeg", "photo.jpg")
+        content_type = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+        self.received[media_id] = (data, content_type)
+        self._media_at[media_id] = self.now()
+        return media_id
+
+    async def user_sends_image(self, wa_id: str, data: bytes, caption: str = "") -> str:
+        """A user sends a picture (JPEG or PNG bytes) with a caption."""
+        media_id = self.receive_file(data)
+        content_type = self.received[media_id][1]
         wamid, body = self.message(wa_id, "image", {
-            "caption": caption, "mime_type": "image/jpeg",
+            "caption": caption, "mime_type": content_type,
             "sha256": hashlib.sha256(data).hexdigest(), "id": media_id})
         await self.deliver(body)
         return wamid

@@ -4,7 +4,8 @@ The real python-telegram-bot client talks to it over HTTP through ``base_url``; 
 answers the way the Bot API does, including its refusals (text too long, HTML it cannot parse,
 unknown chats, blocked users), so that tests catch what production would reject. It keeps
 what the bot uses and what the coming issues will: plain text and HTML (strictly checked),
-inline keyboards, photos and documents (sent again by file_id), deleting messages (within
+inline keyboards, photos and documents (sent again by file_id; getFile and the file's
+download, for an hour, with the bot's token), deleting messages (within
 48 hours of the emulator's clock, which ``advance_clock`` moves on), chat actions, commands
 per scope, polling and webhooks. Anything else is refused, so that a first use shows up in
 a test. Error wording follows the Bot API (and, for HTML, tdlib's ``MessageEntity.cpp``).

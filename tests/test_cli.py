@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -144,7 +145,11 @@ async def test_broadcast_send_asks_queues_and_status_shows_it(tmp_path: Path) ->
     code, out, _ = await run_cli(tmp_path, "broadcast", "cancel", "1")
     assert code == 0 and "cancelled" in out
     code, out, _ = await run_cli(tmp_path, "broadcast", "status", "1")
-    assert "#1 cancelled" in out and "cancelled 1" in out
+    assert "#1 cancelled" in out and "cancelled 1" in out and "later day" not in out
+    with sqlite3.connect(tmp_path / "kiss.sqlite3") as db:  # WhatsApp's tier held some
+        db.execute("UPDATE broadcast SET next_day_rows = 7 WHERE id = 1")
+    code, out, _ = await run_cli(tmp_path, "broadcast", "status", "1")
+    assert "(7 went on a later day: WhatsApp's daily tier)" in out
     fake = tmp_path / "poster.png"
     fake.write_bytes(b"GIF89a not really")
     code, _, err = await run_cli(tmp_path, "broadcast", "send", "--text", "Kijk",

@@ -143,7 +143,9 @@ async def test_formatting_from_the_app_and_a_photo_become_the_broadcast(app: App
         draft = await drafts.get(tx, coach=coach_id)
         assert draft is not None and draft.media_id is not None
         stored = await media.get(tx, media_id=draft.media_id)
-    assert stored is not None and stored.platform_ids == {CHAT: "file-123"}
+    # Kept as where it came from; whether that id can be sent again is the channel's call.
+    assert stored is not None and stored.origin == (CHAT, "file-123")
+    assert stored.platform_ids == {} and stored.data is None
     assert shown[0].photo == draft.media_id and shown[0].text == "Nieuw: <b>proefdag</b>"
     await press(app, "bc.preview", "now")
     await press(app, "bc.confirm", "send")

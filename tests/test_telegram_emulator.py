@@ -23,7 +23,14 @@ from telegram import (
     MessageEntity,
     Update,
 )
-from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+)
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 from telegram_emulator import BotAPIEmulator, EntityParseError, parse_formatted_text
 
@@ -291,6 +298,28 @@ async def test_send_photo_uploads_png_bytes(emu: BotAPIEmulator, bot: Bot) -> No
     assert tagged.caption is not None and len(tagged.caption) == 1024
     with pytest.raises(BadRequest, match=r"(?i)wrong file identifier"):
         await bot.send_photo(16, photo="AgACAgQAAxkBAAIBnever-issued")
+
+
+async def test_a_received_photo_is_downloaded_by_get_file_for_an_hour(
+        emu: BotAPIEmulator) -> None:
+    image = png(64, 48)
+    emu.user_sends_photo(17, image, caption="affiche")
+    (update,) = emu._queue  # what getUpdates would give the bot
+    file_id = update.update["message"]["photo"][-1]["file_id"]
+    base_file_url = emu.base_url.removesuffix("/bot") + "/file/bot"
+    async with Bot(emu.token, base_url=emu.base_url, base_file_url=base_file_url,
+                   request=AiohttpRequest()) as bot:
+        found = await bot.get_file(file_id)
+        assert found.file_size == len(image) and found.file_path is not None
+        assert bytes(await found.download_as_bytearray()) == image
+        with pytest.raises(BadRequest, match=r"(?i)invalid file_id"):
+            await bot.get_file("AgACAgQAAxkBAAIBnever-issued")
+        emu.advance_clock(3601)  # a file_path serves the file for an hour; then 404
+        with pytest.raises(InvalidToken):
+            await found.download_as_bytearray()
+    path = found.file_path.removeprefix(base_file_url + "/" + emu.token + "/")
+    assert emu.download_file("123:wrong-token", path) is None
+    assert len(emu.downloads) == 1
 
 
 async def test_send_document_keeps_the_bytes_and_name(emu: BotAPIEmulator, bot: Bot) -> None:

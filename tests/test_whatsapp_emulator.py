@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from graph_emulator import GraphEmulator
 
@@ -107,3 +108,28 @@ async def test_faults_can_be_injected(client: Graph, graph: GraphEmulator) -> No
     assert caught.value.status == 502
     assert await client.send(TO, {"type": "text", "text": {"body": "c"}})
     assert all(e["injected"] for e in graph.errors)
+
+
+async def test_media_is_downloaded_with_the_token_and_a_received_id_is_not_sent(
+        client: Graph, graph: GraphEmulator) -> None:
+    media_id = graph.receive_file(b"\xff\xd8\xff photo")  # what a user's image carries
+    assert await client.download(media_id) == b"\xff\xd8\xff photo"
+    assert graph.downloads == [media_id]
+    # Sending it needs an upload first: the id in a webhook is for downloading.
+    assert await refused(client, {"type": "image", "image": {"id": media_id}}) == 131053
+    # The URL serves only the same token, for five minutes.
+    async with aiohttp.ClientSession() as session:
+        info = await session.get(f"{graph.base_url}/{media_id}",
+                                 headers={"Authorization": f"Bearer {graph.token}"})
+        url = (await info.json())["url"]
+        assert (await session.get(url)).status == 401
+        graph.advance(301)
+        answer = await session.get(url, headers={"Authorization": f"Bearer {graph.token}"})
+        assert answer.status == 404
+    # A received id lasts seven days, an uploaded one thirty.
+    uploaded = await client.upload(b"\x89PNG...", "image/png", "affiche.png")
+    graph.advance(7 * 24 * 3600)
+    with pytest.raises(GraphError) as caught:
+        await client.download(media_id)
+    assert caught.value.code == 100
+    assert await client.download(uploaded) == b"\x89PNG..."

@@ -82,8 +82,8 @@ def test_text_is_split_at_4096_between_paragraphs() -> None:
 def test_broadcast_html_becomes_whatsapp_markup_and_the_answer_is_confirmed(
         renderer: Renderer) -> None:
     message = Outbound('<b>Koopavond</b> op <i>vrijdag</i>: <a href="https://kernpunt.be">'
-                       'info</a>', html=True)
-    (call,) = renderer.calls(message, "nl", chosen="Voeding")
+                       'info</a>', html=True, answered="Voeding")
+    (call,) = renderer.calls(message, "nl")
     body = call.body["text"]["body"]
     assert body.startswith("✅ Voeding\n\n*Koopavond* op _vrijdag_")
     assert "<" not in body and "https://kernpunt.be" in body

@@ -104,3 +104,19 @@ class RowChannel(Protocol):
     async def send_row(self, row: OutboxRecord, message: Outbound, *, lang: str,
                        pace: Pace, media: Media | None = None) -> Sequence[str] | None:
         """Like :meth:`Channel.send` for ``row`` (its address, kind, broadcast, progress)."""
+
+
+@runtime_checkable
+class MediaSource(Protocol):
+    """A channel that can download a file by the id its platform gave it, so a picture a
+    coach sent through it reaches people on the other channels too."""
+
+    #: Whether the platform takes an id it gave with a received message to send that file
+    #: again (Telegram's ``file_id``: yes; a media id in a WhatsApp webhook: no, it is for
+    #: downloading only).
+    resends_received: bool
+
+    async def fetch(self, platform_id: str) -> bytes:
+        """The file's bytes. Raises :class:`Refused` when the platform will never give
+        them (an unknown or expired id, a file too large), :class:`NotDelivered` when it
+        may later."""

@@ -46,13 +46,14 @@ from bot.delivery.outcomes import (
     RowChannel,
     Unreachable,
 )
+from bot.delivery.pictures import Pictures
 from bot.delivery.waves import Waves
 from bot.painter import ChartPainter, PainterError
 from flows.definition import DEFAULT_LANGUAGE
 from flows.messages import Image, Outbound
 from flows.texts import Texts
 from handlers import turn_ids
-from storage import media, outbox, senders, shopkeepers
+from storage import outbox, senders, shopkeepers
 from storage.database import Database
 from storage.records import OutboxRecord
 from storage.tables import OutboxKind, utcnow
@@ -136,8 +137,8 @@ class OutboxSender:
         self._closed = False
         self._in_flight = 0
         self._quiet = asyncio.Condition()
-        self._pictures: dict[tuple[str, int], Media] = {}
-        self._uploads: dict[tuple[str, int], asyncio.Lock] = {}
+        #: Pictures as each channel sends them (the same channel mapping: they join later).
+        self.pictures = Pictures(db, self.channels)
         #: Told of each send and 429 (set by the operator's endpoints, when served).
         self.watcher: SendWatcher | None = None
 
@@ -359,7 +360,7 @@ class OutboxSender:
             message = replace(message, document=replace(message.document, data=data))
         media: Media | None = None
         if message.photo is not None:
-            media = await self._media(row.channel, message.photo)
+            media = await self.pictures.get(row.channel, message.photo)
             if media is None:
                 async with self.db.transaction() as tx:
                     await self._give_up(tx, row, f"picture {message.photo} is gone",
@@ -385,8 +386,9 @@ class OutboxSender:
 
         try:
             if media is not None and media.platform_id is None:
+                await self.pictures.ready(media)  # its bytes, fetched once from its origin
                 # The first recipient uploads; the others wait and reuse its file id.
-                async with self._uploads.setdefault((row.channel, media.id), asyncio.Lock()):
+                async with self.pictures.upload_lock(row.channel, media.id):
                     made = await self._send_media(channel, row, message, lang, pace, media)
             else:
                 made = await _call(channel, row, message, lang, pace, media)
@@ -411,19 +413,6 @@ class OutboxSender:
             self.marks.add(row.id, None if made is None else _ids(row, made))
         return _Result.SENT
 
-    async def _media(self, channel: str, media_id: int) -> Media | None:
-        """A stored picture as ``channel`` sends it, cached (pictures never change)."""
-        found = self._pictures.get((channel, media_id))
-        if found is None:
-            async with self.db.transaction() as tx:
-                record = await media.get(tx, media_id=media_id)
-            if record is None:
-                return None
-            found = self._pictures.setdefault((channel, media_id), Media(
-                record.id, record.name, record.content_type, record.data,
-                record.platform_ids.get(channel)))
-        return found
-
     async def _send_media(self, channel: Channel, row: OutboxRecord, message: Outbound,
                           lang: str, pace: Pace, picture: Media) -> Sequence[str] | None:
         """Send with a picture the platform may not know yet; keep its id once it does
@@ -432,15 +421,8 @@ class OutboxSender:
         try:
             return await _call(channel, row, message, lang, pace, picture)
         finally:
-            if picture.platform_id is not None and picture.platform_id != known:
-                try:
-                    async with self.db.transaction() as tx:
-                        await media.remember_upload(tx, media_id=picture.id,
-                                                    channel=row.channel,
-                                                    platform_id=picture.platform_id)
-                except Exception:  # only a saving: the next process uploads once more
-                    log.exception("could not keep the platform id of picture %s",
-                                  picture.id)
+            if picture.platform_id != known:
+                await self.pictures.remember(row.channel, picture)
 
     async def _chart_later(self, row: OutboxRecord, exc: PainterError) -> _Result:
         attempts = row.attempts + 1

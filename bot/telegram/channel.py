@@ -1,6 +1,7 @@
 """Telegram messages out: the outbox sender's channel, and the command menus. It only
 translates: an :class:`~flows.messages.Outbound` into Bot API calls, Bot API errors into
-the outbox's outcomes (:mod:`bot.delivery.outcomes`).
+the outbox's outcomes (:mod:`bot.delivery.outcomes`). It also downloads a file a person
+sent (a coach's photo) for the other channels.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 SHOPKEEPER_COMMANDS = ("start", "help", "results", "tips", "progress", "restart", "ask",
                        "coach", "language", "privacy", "mydata", "delete", "stop")
 ROLE_COMMANDS = {Role.COACH: CoachDesk.COMMANDS, Role.ADMIN: AdminDesk.COMMANDS}
+#: Seconds a file download may take (a photo is a few MB at most; a call, 5 s).
+FETCH_SECONDS = 30.0
 
 # ``Bot.send_message`` and ``edit_message_text`` turn every response into a full Message
 # object, which the bot never reads: on a button press that parsing was a tenth of the CPU.
@@ -74,9 +77,26 @@ class TelegramChannel:
         texts: The command descriptions.
     """
 
+    #: A file_id the bot received (a coach's photo) sends that file again as is.
+    resends_received = True
+
     def __init__(self, bot: Bot, texts: Texts) -> None:
         self.bot = bot
         self.texts = texts
+
+    async def fetch(self, platform_id: str) -> bytes:
+        """The bytes of a file by its file_id (``getFile``, then the file's URL): a coach's
+        photo for the people on other channels (the
+        :class:`~bot.delivery.outcomes.MediaSource` protocol)."""
+        try:
+            found = await self.bot.get_file(platform_id)
+            return bytes(await found.download_as_bytearray(read_timeout=FETCH_SECONDS))
+        except (BadRequest, Forbidden) as exc:  # an unknown file, or over the 20 MB limit
+            raise Refused(f"telegram file: {exc.message}") from exc
+        except TelegramError as exc:  # nothing was sent: trying again later is harmless
+            raise NotDelivered(f"telegram file: {type(exc).__name__}: {exc.message}") from exc
+        except RuntimeError as exc:  # no file_path: Telegram will not hand this file out
+            raise Refused(f"telegram file: {exc}") from exc
 
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
                    pace: Pace, media: Media | None = None) -> list[str]:

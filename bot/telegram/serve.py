@@ -36,7 +36,15 @@ def make_bot(settings: Settings) -> Bot:
     assert settings.telegram_token is not None
     logs.hide(settings.telegram_token, settings.webhook_secret)
     return Bot(settings.telegram_token, base_url=settings.telegram_api_base_url,
+               base_file_url=file_url(settings.telegram_api_base_url),
                request=AiohttpRequest(connection_pool_size=64))
+
+
+def file_url(api_base_url: str) -> str:
+    """Where the Bot API server hands out files: ``…/file/bot`` beside ``…/bot`` (for
+    api.telegram.org, a local Bot API server and the tests' emulator alike)."""
+    base = api_base_url.rstrip("/")
+    return f"{base.removesuffix('/bot')}/file/bot"
 
 
 class TelegramBot:

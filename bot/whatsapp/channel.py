@@ -8,8 +8,11 @@ applies WhatsApp's rules for each outbox row:
   again (:class:`~bot.delivery.outcomes.Held`; the row's error says so, and the webhook
   releases it). Replies and everything else wait.
 * **The daily tier.** Templates reach at most ``daily_tier`` different people a day (UTC);
-  past that a row waits for the next day, saying so.
-* **The pair rate.** In bulk, at most one message per ``pair_seconds`` to the same person.
+  past that a row waits for the next day, saying so. The slot is claimed in the database
+  before the send (:func:`storage.whatsapp.claim_slot`), so several processes serving the
+  number share one count.
+* **The pair rate.** In bulk, at most one message per ``pair_seconds`` to the same person,
+  claimed in the database too (:func:`storage.whatsapp.claim_pace`).
 
 Cloud API errors become the outbox's outcomes: 130429/131056 → rate limited (back off),
 131047 → the window is closed after all (the template path), 131026 → unreachable, 5xx →
@@ -18,9 +21,7 @@ retried, other 4xx → refused.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -38,7 +39,6 @@ from bot.delivery.outcomes import (
 from bot.whatsapp.graph import Graph, GraphError, GraphLostError, GraphUnreachedError
 from bot.whatsapp.render import Call, Renderer
 from bot.whatsapp.settings import WhatsAppSettings
-from bot.whatsapp.updates import CHOSEN_FOR
 from flows.messages import Outbound
 from flows.texts import Texts
 from handlers.coaching import CHECK_PREFIX, REASSESS_REF, RESUME_REF, TIP_PREFIX
@@ -57,7 +57,8 @@ RATE_LIMITED = (130429, 80007)
 PAIR_RATE = 131056
 WINDOW_CLOSED = 131047
 UNDELIVERABLE = (131026, 131051, 131021)
-#: Entries the in-memory caches may hold before the stale ones are dropped.
+#: Entries the in-memory caches may hold before the stale ones are dropped (they only save
+#: queries: what decides is in the database).
 KEPT = 50_000
 
 
@@ -79,15 +80,20 @@ def kind_of(row: OutboxRecord) -> str:
 
 class WhatsAppChannel:
     """Sends outbox rows to WhatsApp numbers (the sender's
-    :class:`~bot.delivery.outcomes.RowChannel`).
+    :class:`~bot.delivery.outcomes.RowChannel`), and fetches what people sent the number
+    (a :class:`~bot.delivery.outcomes.MediaSource`).
 
     Args:
         graph: The Cloud API client.
         texts: What the channel itself says.
         settings: Templates, policies, tier, pair rate.
-        db: Windows, the day's reach.
+        db: Windows, the pair rate, the day's tier (shared with the other processes).
         clock: The current time (tests move it: windows close, days pass).
     """
+
+    #: A media id from a webhook is for downloading (for 7 days); to send a file, the Cloud
+    #: API wants it uploaded (its media id then lasts 30 days). See ``fetch``.
+    resends_received = False
 
     def __init__(self, graph: Graph, texts: Texts, settings: WhatsAppSettings, db: Database,
                  *, clock: Callable[[], datetime] = utcnow) -> None:
@@ -96,18 +102,26 @@ class WhatsAppChannel:
         self.settings = settings
         self.db = db
         self.clock = clock
-        #: wa_id → (the label of the answer they just chose, when); see the Reader.
-        self.chosen: dict[str, tuple[str, float]] = {}
         #: wa_id → when they last wrote, as this process saw it (saves a query per reply).
         self.wrote: dict[str, datetime] = {}
         #: wa_id → when the Cloud API last said their window was closed.
         self.closed: dict[str, datetime] = {}
-        self._last_bulk: dict[str, datetime] = {}
-        self._tier = asyncio.Lock()
+
+    async def fetch(self, platform_id: str) -> bytes:
+        """The bytes of a file someone sent the number (a coach's photo), by its media id:
+        the :class:`~bot.delivery.outcomes.MediaSource` other channels get pictures from."""
+        try:
+            return await self.graph.download(platform_id)
+        except GraphError as exc:
+            if exc.status >= 500 or exc.status == 429 or exc.code in RATE_LIMITED:
+                raise NotDelivered(f"whatsapp media {platform_id}: {exc}") from exc
+            raise Refused(f"whatsapp media {platform_id}: {exc}") from exc
+        except (GraphLostError, GraphUnreachedError) as exc:
+            raise NotDelivered(f"whatsapp media {platform_id}: {exc}") from exc
 
     def note_wrote(self, at: dict[str, datetime]) -> None:
         """People wrote (the webhook): their windows are open from ``at``."""
-        if len(self.wrote) + len(self._last_bulk) + len(self.chosen) > KEPT:
+        if len(self.wrote) + len(self.closed) > KEPT:
             self._forget_old()
         for wa_id, when in at.items():
             if when > self.wrote.get(wa_id, when - WINDOW):
@@ -115,21 +129,16 @@ class WhatsAppChannel:
             self.closed.pop(wa_id, None)
 
     def _forget_old(self) -> None:
-        """Drop what no longer matters (closed windows, old bulk sends, unconfirmed
-        answers), so the caches stay small however many people write."""
+        """Drop what no longer matters (closed windows), so the caches stay small however
+        many people write."""
         now = self.clock()
         self.wrote = {k: v for k, v in self.wrote.items() if now - v < WINDOW}
-        pair = timedelta(seconds=self.settings.pair_seconds)
-        self._last_bulk = {k: v for k, v in self._last_bulk.items() if now - v < pair}
-        recent = time.monotonic() - CHOSEN_FOR
-        for stale in [k for k, v in self.chosen.items() if v[1] < recent]:
-            del self.chosen[stale]  # shared with the Reader: changed in place
+        self.closed = {k: v for k, v in self.closed.items() if now - v < WINDOW}
 
     async def send(self, to: str, message: Outbound, *, lang: str, done: int,
                    pace: Pace, media: Media | None = None) -> list[str]:
         """The plain :class:`~bot.delivery.outcomes.Channel`: a message as a reply."""
-        return await self._free_form(to, message, lang, done, pace, media, page=0,
-                                     reply=True)
+        return await self._free_form(to, message, lang, done, pace, media, page=0)
 
     async def send_row(self, row: OutboxRecord, message: Outbound, *, lang: str,
                        pace: Pace, media: Media | None = None) -> list[str]:
@@ -138,23 +147,29 @@ class WhatsAppChannel:
         if not await self._window_open(row.external_id, now):
             return await self._outside(row, message, kind, lang, pace, now)
         if kind != "reply":
-            last = self._last_bulk.get(row.external_id)
-            pair = timedelta(seconds=self.settings.pair_seconds)
-            if last is not None and now - last < pair:
-                raise Held(f"whatsapp: pair rate (one message per "
-                           f"{self.settings.pair_seconds:g} s to the same person)",
-                           until=utcnow() + (last + pair - now), progress=row.progress)
-            self._last_bulk[row.external_id] = now
+            await self._pace_pair(row, now)
         try:
             return await self._free_form(row.external_id, message, lang, row.progress, pace,
-                                         media, page=int(row.payload.get("wa_page", 0)),
-                                         reply=kind == "reply")
+                                         media, page=int(row.payload.get("wa_page", 0)))
         except Held as held:
             if kind == "reply" or self.settings.policy(kind) != "template":
                 raise
             # The Cloud API says the window closed: the template path, at once.
             raise Held(held.reason, until=utcnow(), progress=held.progress,
                        platform_ids=held.platform_ids) from held
+
+    async def _pace_pair(self, row: OutboxRecord, now: datetime) -> None:
+        """The pair rate: this bulk message may go only when the number's last one went
+        ``pair_seconds`` ago; the claim is one statement, so only one process sends."""
+        pair = timedelta(seconds=self.settings.pair_seconds)
+        async with self.db.transaction() as tx:
+            last = await whatsapp.claim_pace(tx, external_id=row.external_id, now=now,
+                                             pair=pair)
+        if last is not None:
+            raise Held(f"whatsapp: pair rate (one message per "
+                       f"{self.settings.pair_seconds:g} s to the same person)",
+                       until=utcnow() + max(last + pair - now, timedelta(0)),
+                       progress=row.progress)
 
     async def _window_open(self, wa_id: str, now: datetime) -> bool:
         """Whether free-form messages may go to ``wa_id`` now: they wrote less than 24 h ago
@@ -181,35 +196,35 @@ class WhatsAppChannel:
                        f"closed; {kind})", until=None, progress=row.progress)
         day = now.date().isoformat()
         call = self.renderer.template(message, template.name, language)
-        # The count and the send go together: concurrent sends of one wave must not all see
-        # room for one more. (One sender process per number; several share by heartbeat.)
-        async with self._tier:
-            async with self.db.transaction() as tx:
-                counted = await whatsapp.reached(tx, day=day, shopkeeper_id=row.shopkeeper_id)
-                full = not counted and await whatsapp.reached_count(tx, day=day) >= \
-                    self.settings.daily_tier
-            if full:
-                tomorrow = datetime.combine(now.date() + timedelta(days=1),
-                                            datetime.min.time(), tzinfo=now.tzinfo)
-                raise Held(f"{NEXT_DAY} of {self.settings.daily_tier} people "
-                           f"reached; continues on {tomorrow.date().isoformat()}",
-                           until=utcnow() + (tomorrow - now), progress=row.progress)
-            await pace()
-            try:
-                wamid = await self.graph.send(row.external_id, call.body)
-            except (GraphError, GraphLostError, GraphUnreachedError) as exc:
-                raise _outcome(exc, 0, [], row.external_id) from exc
-            if not counted:
+        async with self.db.transaction() as tx:
+            slot = await whatsapp.claim_slot(tx, day=day, shopkeeper_id=row.shopkeeper_id,
+                                             tier=self.settings.daily_tier)
+        if slot is whatsapp.Slot.FULL:
+            tomorrow = datetime.combine(now.date() + timedelta(days=1),
+                                        datetime.min.time(), tzinfo=now.tzinfo)
+            raise Held(f"{NEXT_DAY} of {self.settings.daily_tier} people "
+                       f"reached; continues on {tomorrow.date().isoformat()}",
+                       until=utcnow() + (tomorrow - now), progress=row.progress)
+        left = False  # the template may have reached the person: their slot stays used
+        try:
+            await pace()  # also where a cancelled broadcast stops
+            left = True
+            return [await self.graph.send(row.external_id, call.body)]
+        except (GraphError, GraphUnreachedError) as exc:
+            left = False  # refused, or never sent
+            raise _outcome(exc, 0, [], row.external_id) from exc
+        except GraphLostError as exc:
+            raise _outcome(exc, 0, [], row.external_id) from exc
+        finally:
+            if not left and slot is whatsapp.Slot.NEW:  # nobody was reached: free it again
                 async with self.db.transaction() as tx:
-                    await whatsapp.reach(tx, day=day, shopkeeper_id=row.shopkeeper_id)
-        return [wamid]
+                    await whatsapp.release_slot(tx, day=day, shopkeeper_id=row.shopkeeper_id)
 
     async def _free_form(self, to: str, message: Outbound, lang: str, done: int, pace: Pace,
-                         media: Media | None, *, page: int, reply: bool) -> list[str]:
+                         media: Media | None, *, page: int) -> list[str]:
         if message.delete:
             raise Refused("WhatsApp cannot delete messages that were sent")
-        chosen = self._chosen(to) if reply and done == 0 else None
-        calls = self.renderer.calls(message, lang, media=media, page=page, chosen=chosen)
+        calls = self.renderer.calls(message, lang, media=media, page=page)
         ids: list[str] = []
         for index, call in enumerate(calls):
             if index < done:
@@ -222,12 +237,6 @@ class WhatsAppChannel:
                     self.closed[to] = self.clock()
                 raise _outcome(exc, index, ids, to) from exc
         return ids
-
-    def _chosen(self, to: str) -> str | None:
-        found = self.chosen.pop(to, None)
-        if found is None or time.monotonic() - found[1] > CHOSEN_FOR:
-            return None
-        return found[0]
 
     async def _one(self, to: str, call: Call) -> str:
         body = call.body

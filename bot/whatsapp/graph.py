@@ -1,5 +1,6 @@
-"""The Cloud API over aiohttp: send a message, upload a file. Errors come back as
-:class:`GraphError` with Meta's code, or :class:`GraphLostError` when no answer came."""
+"""The Cloud API over aiohttp: send a message, upload a file, download one. Errors come
+back as :class:`GraphError` with Meta's code, or :class:`GraphLostError` when no answer
+came."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class Graph:
     """
 
     def __init__(self, base_url: str, phone_number_id: str, token: str) -> None:
+        self.base_url = base_url
         self.messages_url = f"{base_url}/{phone_number_id}/messages"
         self.media_url = f"{base_url}/{phone_number_id}/media"
         self._headers = {"Authorization": f"Bearer {token}"}
@@ -79,17 +81,35 @@ class Graph:
         except (KeyError, TypeError):
             raise GraphError(200, 0, f"no media id in {str(answer)[:200]}") from None
 
+    async def download(self, media_id: str) -> bytes:
+        """The bytes of a file by its media id: ``GET {base}/{media-id}`` answers a URL
+        (valid for minutes), which is fetched with the same bearer token."""
+        answer = self._answer(*await self._request("GET", f"{self.base_url}/{media_id}"))
+        url = answer.get("url") if isinstance(answer, dict) else None
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise GraphError(200, 0, f"no download url in {str(answer)[:200]}")
+        status, raw = await self._request("GET", url)
+        if status >= 400:
+            self._answer(status, raw)  # raises GraphError, with Meta's code when it gave one
+        return raw
+
     async def _post(self, url: str, **request: Any) -> Any:
+        return self._answer(*await self._request("POST", url, **request))
+
+    async def _request(self, method: str, url: str, **request: Any) -> tuple[int, bytes]:
         try:
-            async with self._open().post(url, **request) as response:
-                raw = await response.read()
-                status = response.status
+            async with self._open().request(method, url, **request) as response:
+                return response.status, await response.read()
         except (aiohttp.ClientConnectorError, aiohttp.ClientConnectionResetError) as exc:
             if isinstance(exc, aiohttp.ClientConnectorError):
                 raise GraphUnreachedError(str(exc)) from exc
             raise GraphLostError(str(exc)) from exc
         except (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
             raise GraphLostError(f"{type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _answer(status: int, raw: bytes) -> Any:
+        """The JSON answer; raises :class:`GraphError` for an error."""
         try:
             answer = json.loads(raw) if raw else {}
         except ValueError:

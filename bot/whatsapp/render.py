@@ -131,11 +131,13 @@ class Renderer:
         self.texts = texts
 
     def calls(self, message: Outbound, lang: str, *, media: Media | None = None,
-              page: int = 0, chosen: str | None = None) -> list[Call]:
-        """The calls that send ``message``; ``chosen`` the label of the answer just given
-        (WhatsApp cannot mark it on the question: the reply starts with it); ``page`` the
-        offset of a list's first choice (after "Meer…")."""
+              page: int = 0) -> list[Call]:
+        """The calls that send ``message``; ``page`` the offset of a list's first choice
+        (after "Meer…"). A message that carries ``answered`` (the label of the answer the
+        person just gave) starts with it: WhatsApp cannot mark it on the question. The
+        calls are the same on every attempt, so a retry skips the ones that went out."""
         text = formatted(message)
+        chosen = message.answered if not page else None
         if chosen:
             # "✅ Gedaan" confirms itself; "Voeding" becomes "✅ Voeding".
             confirmation = chosen if unicodedata.category(chosen[0]) == "So" else \

@@ -59,7 +59,7 @@ class WhatsAppBot:
     async def start(self) -> None:
         self.app.closers.append(self.graph.close)  # after the sender's last sends
         self.app.sender.add_channel(CHANNEL, self.channel, self.limiter)
-        self.app.inbox.add_reader(CHANNEL, Reader(self.app.texts, self.channel.chosen))
+        self.app.inbox.add_reader(CHANNEL, Reader(self.app.texts))
         await self.app.start()  # updates a crash left stored are handled first
         log.info("serving WhatsApp number %s (webhook %s/webhook)",
                  self.settings.phone_number_id, PREFIX)

@@ -11,7 +11,6 @@ Typed command words ("stop", "hulp", "aide", …, from ``flows/texts/whatsapp``)
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,8 +30,6 @@ CHANNEL = "whatsapp"
 #: The commands a typed word may stand for (the dispatcher's, without the slash).
 COMMANDS = ("start", "help", "stop", "privacy", "results", "tips", "progress", "restart",
             "language", "mydata", "delete", "coach")
-#: How long a chosen answer waits to be confirmed at the start of the reply.
-CHOSEN_FOR = 60.0
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -126,13 +123,11 @@ class Reader:
 
     Args:
         texts: The command words.
-        chosen: Where the label of a pressed answer is noted, for the reply to confirm it.
     """
 
-    def __init__(self, texts: Texts, chosen: dict[str, tuple[str, float]]) -> None:
+    def __init__(self, texts: Texts) -> None:
         self.words = {normalize(word): command for command in COMMANDS
                       for lang in LANGUAGES for word in texts.words(lang, f"wa_words_{command}")}
-        self.chosen = chosen
 
     def interpret(self, payload: dict[str, Any]) -> Interpreted | None:
         message = payload["message"]
@@ -186,7 +181,5 @@ class Reader:
         title = str(picked.get("title", ""))
         description = str(picked.get("description") or "")
         label = description if title.endswith("…") and description else title
-        if label:
-            self.chosen[sender] = (label, time.monotonic())
         return Interpreted(Inbound(CHANNEL, sender, reply=Reply(choice=choice, ref=ref),
-                                   display_name=display))
+                                   display_name=display, answered=label or None))

@@ -148,7 +148,8 @@ async def _page(tx: AsyncConnection, received: Received, wamid: str, offset: int
     if source is None:
         return 0  # a list too old to find: its question is long gone
     owner, payload = source
-    payload = {key: value for key, value in payload.items() if key not in ("notice", "press")}
+    payload = {key: value for key, value in payload.items()
+               if key not in ("notice", "press", "answered")}
     await outbox.record(tx, shopkeeper_id=owner, channel=CHANNEL, external_id=received.chat,
                         payloads=[{**payload, "wa_page": offset}], kind=OutboxKind.REPLY)
     return 1

@@ -1,7 +1,10 @@
-"""Files: image sizes, the photo sizes Telegram keeps, and sendPhoto and sendDocument.
+"""Files: image sizes, the photo sizes Telegram keeps, sendPhoto and sendDocument, and
+getFile with the download it allows.
 
-A sent file can be sent again by its file_id (as a broadcast of one picture would); getFile
-and downloads are not emulated, since the bot never reads a file back."""
+A sent or received file can be sent again by its file_id (as a broadcast of one picture
+would). ``getFile`` answers a ``file_path`` for files up to 20 MB; the file is then served
+at ``/file/bot<token>/<file_path>`` for an hour of the emulator's clock, as the Bot API
+promises "at least 1 hour" (a wrong token or an old path gets 404)."""
 
 from __future__ import annotations
 
@@ -11,8 +14,11 @@ from typing import Any
 from .keyboards import read_reply_markup
 from .messages import MessageStore
 from .params import ApiError, Params, Upload, bad_request
-from .rules import MAX_PHOTO_BYTES, MAX_UPLOAD_BYTES
+from .rules import MAX_DOWNLOAD_BYTES, MAX_PHOTO_BYTES, MAX_UPLOAD_BYTES
 from .state import StoredFile
+
+#: How long a file_path from getFile serves the file (the Bot API: at least 1 hour).
+FILE_PATH_SECONDS = 3600
 
 
 def _image_size(data: bytes) -> tuple[int, int] | None:
@@ -135,6 +141,32 @@ class FileMethods(MessageStore):
             source=caption, photo=data)
         chat.last_send = None
         return self._enqueue({"message": message})  # type: ignore[attr-defined,no-any-return]
+
+    def _get_file(self, params: Params) -> dict[str, Any]:
+        file_id = params.get_str("file_id")
+        if not file_id:
+            raise bad_request("file_id is empty")
+        stored = self._files.get(file_id)
+        if stored is None:
+            raise bad_request("invalid file_id")
+        answer: dict[str, Any] = {"file_id": file_id, "file_unique_id": stored.file_unique_id,
+                                  "file_size": len(stored.data)}
+        if len(stored.data) > MAX_DOWNLOAD_BYTES:
+            raise bad_request("file is too big")
+        path = f"{'photos' if stored.size else 'documents'}/file_{next(self._file_ids)}" + (
+            ".jpg" if stored.size else "")
+        self._file_paths[path] = (stored, self.now() + FILE_PATH_SECONDS)
+        answer["file_path"] = path
+        return answer
+
+    def download_file(self, token: str, path: str) -> bytes | None:
+        """What ``GET /file/bot<token>/<path>`` serves: the file, or None (404) for a wrong
+        token, an unknown path or one older than an hour."""
+        found = self._file_paths.get(path)
+        if token != self.token or found is None or self.now() > found[1]:
+            return None
+        self.downloads.append(path)
+        return found[0].data
 
     def _send_document(self, params: Params) -> dict[str, Any]:
         chat = self._chat(params)

@@ -12,6 +12,8 @@ MAX_CALLBACK_ANSWER_LENGTH = 200
 MAX_COMMANDS = 100
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+#: The largest file getFile lets a bot download.
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "

@@ -58,6 +58,7 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods, DeleteMethods, Fau
             ("editMessageText", self._edit_message_text),
             ("answerCallbackQuery", self._answer_callback_query),
             ("sendPhoto", self._send_photo), ("sendDocument", self._send_document),
+            ("getFile", self._get_file),
             ("sendChatAction", self._send_chat_action), ("setMyCommands", self._set_my_commands),
             ("getMyCommands", self._get_my_commands),
             ("deleteMyCommands", self._delete_my_commands),
@@ -122,6 +123,13 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods, DeleteMethods, Fau
         if path.startswith("/bot"):
             token, _, method = path[4:].partition("/")
             return await self._api(request, token, method)
+        if path.startswith("/file/bot") and request.method == "GET":
+            token, _, file_path = path[9:].partition("/")
+            data = self.download_file(token, file_path)
+            if data is None:
+                return _json_response({"ok": False, "error_code": 404,
+                                       "description": "Not Found"}, 404)
+            return web.Response(body=data, content_type="application/octet-stream")
         if path.startswith("/_emulator/"):
             return await self._control(request, path[11:])
         return _json_response({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
@@ -200,7 +208,7 @@ class BotAPIEmulator(UserDriving, BotAPIMethods, FileMethods, DeleteMethods, Fau
                     "answered_callbacks": self.answered_callbacks,
                     "commands": [[list(k), v] for k, v in self.commands.items()],
                     "flood_violations": self.flood_violations, "dropped": self.dropped,
-                    "deleted": self.deleted,
+                    "deleted": self.deleted, "downloads": self.downloads,
                     "duplicates": len(self._duplicates), "webhook_counts": self.webhook_counts(),
                 }
             elif action == "messages_to":

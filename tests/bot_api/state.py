@@ -185,6 +185,10 @@ class EmulatorState:
         self._pump: asyncio.Task[None] | None = None
         self._files: dict[str, StoredFile] = {}  # file_id (every photo size too) -> file
         self._file_ids = itertools.count(1)
+        #: file_path (from getFile) -> (the file, until when the emulator's clock serves it)
+        self._file_paths: dict[str, tuple[StoredFile, float]] = {}
+        #: every file_path downloaded, in order
+        self.downloads: list[str] = []
         self._webhook: Webhook | None = None
         self._wakeup: asyncio.Event | None = None
         self._poll_waiting: asyncio.Event | None = None
