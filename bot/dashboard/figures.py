@@ -11,7 +11,6 @@ beside it holds the same numbers).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,7 +21,7 @@ from aiohttp import web
 from bot.dashboard.desk import Desk, desk_of, language_of, render, say, visitor_of
 from bot.dashboard.login import requires
 from bot.exports import start_of
-from flows.insight import OTHER, Assessed, Averages, Breakdown, crosstab, whole
+from flows.insight import ONCE_OR_AGAIN, OTHER, Averages, Breakdown, Tally, crosstab, whole
 from flows.report import theme_names
 from handlers.stats import Report
 from storage import audit, dashboard
@@ -136,7 +135,6 @@ async def progress(request: web.Request) -> web.Response:
     async with desk.db.transaction() as tx:
         report = await desk.stats.gather(tx, actor=visitor_of(request).address,
                                          via="dashboard:progress")
-        shops = await figures.assessed(tx, themes=themes)
     change = report.insight.change
     programme = None
     if change is not None:
@@ -145,23 +143,21 @@ async def progress(request: web.Request) -> web.Response:
                               change.latest.themes[theme])
                       for theme in themes
                       if theme in change.first.themes and theme in change.latest.themes]
-    towns = _towns(desk, shops, themes, names, lang) if change is not None else None
+    towns = _towns(desk, report.tallies, themes, names, lang) if change is not None else None
     return render(request, "progress.html", {
         "k": desk.stats.k, "programme": programme,
         "again": change.latest.shops if change is not None else 0,
         "towns": towns})
 
 
-def _towns(desk: Desk, shops: Sequence[Assessed], themes: Sequence[str],
+def _towns(desk: Desk, tallies: Sequence[Tally], themes: Sequence[str],
            names: Mapping[str, str], lang: str) -> list[dict[str, Any]] | None:
     """Per municipality, first → latest of the shops that did the check again; None when
     the table is withheld."""
-    marked = [dataclasses.replace(shop, team_size="again" if shop.rounds > 1 else "once")
-              for shop in shops]
     places = desk.places.arrondissement_of
-    first = crosstab(marked, themes, places, "municipality", "team_size", basis="first",
+    first = crosstab(tallies, themes, places, "municipality", ONCE_OR_AGAIN, basis="first",
                      k=desk.stats.k)
-    latest = crosstab(marked, themes, places, "municipality", "team_size", basis="latest",
+    latest = crosstab(tallies, themes, places, "municipality", ONCE_OR_AGAIN, basis="latest",
                       k=desk.stats.k)
     if latest.withheld or "again" not in latest.columns:
         return None
