@@ -11,6 +11,7 @@ beside it holds the same numbers).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -64,6 +65,7 @@ async def overview(request: web.Request) -> web.Response:
     since = start_of(period.since)
     until = start_of(period.until + timedelta(days=1) if period.until else None)
     actor = visitor_of(request).address
+    began = time.perf_counter()
     async with desk.db.transaction() as tx:
         key = (await dashboard.figures_version(tx), basis, since, until)
         kept = desk.figures.get(key)
@@ -78,6 +80,9 @@ async def overview(request: web.Request) -> web.Response:
                 **({"since": since.isoformat() if since else None,
                     "until": until.isoformat() if until else None} if since or until else {}),
                 "shops": kept.shops})
+    # For benchmarks/dashboard.py: how long the figures took, and whether they were kept.
+    figures_timing = (f'figures;dur={(time.perf_counter() - began) * 1000:.1f};'
+                      f'desc="{"computed" if kept is None else "kept"}"')
     themes = [theme.id for theme in desk.stats.assessment.themes]
     names = theme_names(desk.stats.assessment, lang)
     insight = report.insight
@@ -88,7 +93,7 @@ async def overview(request: web.Request) -> web.Response:
         breakdowns.append({
             "dimension": breakdown.dimension, "withheld": breakdown.withheld, "rows": rows,
             "bars": [Bar(row.label, row.overall, row.shops) for row in rows]})
-    return render(request, "overview.html", {
+    response = render(request, "overview.html", {
         "round": "t0" if basis == "first" else "latest", "period": period,
         "funnel": report.funnel,
         "shops": insight.shops, "k": desk.stats.k,
@@ -98,6 +103,8 @@ async def overview(request: web.Request) -> web.Response:
         "theme_bars": [] if overall is None else [
             Bar(names[t], whole(overall.themes[t])) for t in themes if t in overall.themes],
         "breakdowns": breakdowns})
+    response.headers["Server-Timing"] = figures_timing
+    return response
 
 
 @dataclass(frozen=True, slots=True)
