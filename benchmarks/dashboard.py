@@ -18,6 +18,7 @@ The dashboard keeps the overview's figures while the data is unchanged (a few nu
 per view tell it); the first view computes them (``first``), and under load the paced
 shopkeepers finishing the check change the data, so views there mix computed and kept
 (the page's ``Server-Timing`` says which: the views that computed are reported apart).
+``--fresh`` makes every view compute them.
 
 Server time is the page's own ``Server-Timing`` (from the dashboard's middleware: session,
 role check, the figures, the template); the time the driver waited is printed beside it.
@@ -42,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -104,9 +106,15 @@ async def admin_link(url: str) -> str:
         await db.close()
 
 
-async def view(http: aiohttp.ClientSession, base: str, views: Views) -> None:
+async def view(http: aiohttp.ClientSession, base: str, views: Views,
+               fresh: bool = False) -> None:
+    """One overview. ``fresh``: with a period that starts before any check, a day earlier
+    each time (the same figures, but not the kept ones: they are computed every time)."""
+    query = ""
+    if fresh:
+        query = f"?since={date(2000, 1, 1) - timedelta(days=len(views.server_ms))}"
     began = time.perf_counter()
-    async with http.get(f"{base}/dashboard/") as response:
+    async with http.get(f"{base}/dashboard/{query}") as response:
         body = await response.text()
         timing = response.headers.get("Server-Timing", "")
     views.waited_ms.append((time.perf_counter() - began) * 1000)
@@ -141,7 +149,7 @@ async def one_run(url: str, args: argparse.Namespace) -> tuple[Views, Views, Fig
                             raise RuntimeError(f"login: {response.status}")
                     alone = Views()
                     for _ in range(args.views):
-                        await view(http, base, alone)
+                        await view(http, base, alone, args.fresh)
                     print(alone.line("alone"), flush=True)
                     loaded, figures = await under_load(emulator, http, base, args)
                     print(loaded.line("loaded"), flush=True)
@@ -169,7 +177,7 @@ async def under_load(emulator: Emulator, http: aiohttp.ClientSession, base: str,
     async def overviews() -> None:
         await asyncio.sleep(2.0)  # the load is under way
         while not done.is_set():
-            await view(http, base, views)
+            await view(http, base, views, args.fresh)
             await asyncio.sleep(args.every)
 
     side = asyncio.create_task(overviews())
@@ -215,6 +223,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--views", type=int, default=20, help="overviews without load")
     parser.add_argument("--every", type=float, default=1.0,
                         help="seconds between overviews under load (a busy team of coaches)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="every view computes its figures (a period a day longer each "
+                             "time), as when the data changes between any two views")
     parser.add_argument("--database-url", help="a PostgreSQL server (scratch database)")
     parser.add_argument("--load-users", type=int, default=100)
     parser.add_argument("--rate", type=float, default=50.0, help="load: updates/s offered")

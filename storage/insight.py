@@ -103,28 +103,38 @@ def _tallies(themes: tuple[str, ...], profile: tuple[str, ...],
     first, latest = RESULT.alias("first_result"), RESULT.alias("latest_result")
     again = rounds.c.rounds > 1
 
-    def sums(result: sa.FromClause) -> list[sa.ColumnElement[Any]]:
-        scores = [result.c.scores[theme].as_integer() for theme in themes]
-        return [sa.func.sum(result.c.overall), *(sa.func.sum(s) for s in scores),
-                *(sa.func.count(s) for s in scores)]
+    def scores(result: sa.FromClause, name: str) -> list[sa.ColumnElement[Any]]:
+        return [result.c.overall.label(f"{name}_overall"),
+                *(result.c.scores[theme].as_integer().label(f"{name}_{number}")
+                  for number, theme in enumerate(themes))]
 
-    groups = [SHOPKEEPER.c[field] for field in profile]
+    # One row per shop with its scores read out of the JSON once. Materialised on
+    # PostgreSQL, which would otherwise read each score twice (for its sum and its count):
+    # 100 ms instead of 75 for 10,000 shops. SQLite reads them once either way.
     # Most shops did the check once: their first result is their latest, read once (the
     # first result's sums are only read for the groups of shops that did it again).
-    statement = (
-        sa.select(*groups, again, sa.func.count(), *sums(latest), *sums(first))
-        .join(rounds, rounds.c.owner == SHOPKEEPER.c.id)
-        .join(latest, latest.c.id == rounds.c.latest_id)
-        .outerjoin(first, sa.and_(first.c.id == rounds.c.first_id, again))
-        .where(SHOPKEEPER.c.consent_at.is_not(None))
-        .group_by(*groups, again))
-    if period_of is None:
-        return statement
-    made = (latest.c.created_at if period_of == "latest"
-            else sa.func.coalesce(first.c.created_at, latest.c.created_at))
-    moment = RESULT.c.created_at.type
-    return statement.where(made >= sa.bindparam("since", type_=moment),
-                           made < sa.bindparam("until", type_=moment))
+    shops = (sa.select(*(SHOPKEEPER.c[field] for field in profile), again.label("again"),
+                       *scores(latest, "latest"), *scores(first, "first"))
+             .join(rounds, rounds.c.owner == SHOPKEEPER.c.id)
+             .join(latest, latest.c.id == rounds.c.latest_id)
+             .outerjoin(first, sa.and_(first.c.id == rounds.c.first_id, again))
+             .where(SHOPKEEPER.c.consent_at.is_not(None)))
+    if period_of is not None:
+        made = (latest.c.created_at if period_of == "latest"
+                else sa.func.coalesce(first.c.created_at, latest.c.created_at))
+        moment = RESULT.c.created_at.type
+        shops = shops.where(made >= sa.bindparam("since", type_=moment),
+                            made < sa.bindparam("until", type_=moment))
+    shop = shops.cte("shop").prefix_with("MATERIALIZED", dialect="postgresql")
+
+    def sums(name: str) -> list[sa.ColumnElement[Any]]:
+        values = [shop.c[f"{name}_{number}"] for number in range(len(themes))]
+        return [sa.func.sum(shop.c[f"{name}_overall"]), *(sa.func.sum(v) for v in values),
+                *(sa.func.count(v) for v in values)]
+
+    groups = [shop.c[field] for field in profile]
+    return (sa.select(*groups, shop.c.again, sa.func.count(), *sums("latest"), *sums("first"))
+            .group_by(*groups, shop.c.again))
 
 
 def _sums(themes: Sequence[str], values: Sequence[int | None]) -> Sums:
