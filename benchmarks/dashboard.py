@@ -16,7 +16,9 @@ The driver logs in through the link and asks for the overview ``--views`` times:
 
 The dashboard keeps the overview's figures while the data is unchanged (a few numbers read
 per view tell it); the first view computes them (``first``), and under load the paced
-shopkeepers finishing the check change the data, so views there mix computed and kept.
+shopkeepers finishing the check change the data, so views there mix computed and kept
+(the page's ``Server-Timing`` says which: the views that computed are reported apart).
+``--fresh`` makes every view compute them.
 
 Server time is the page's own ``Server-Timing`` (from the dashboard's middleware: session,
 role check, the figures, the template); the time the driver waited is printed beside it.
@@ -41,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -68,12 +71,17 @@ ADMIN_CHAT = "999999999"
 class Views:
     server_ms: list[float] = field(default_factory=list)
     waited_ms: list[float] = field(default_factory=list)
+    #: The server time of the views whose figures were computed (not kept).
+    computed_ms: list[float] = field(default_factory=list)
 
     def line(self, name: str) -> str:
+        computed = (f"median {statistics.median(self.computed_ms):6.1f} ms  max "
+                    f"{max(self.computed_ms):6.1f} ms" if self.computed_ms else "-")
         return (f"  {name:<7} overview: server median {statistics.median(self.server_ms):6.1f} ms"
                 f"  p95 {_p95(self.server_ms):6.1f} ms  max {max(self.server_ms):6.1f} ms  "
                 f"first {self.server_ms[0]:6.1f} ms  (waited median "
-                f"{statistics.median(self.waited_ms):6.1f} ms)  n={len(self.server_ms)}")
+                f"{statistics.median(self.waited_ms):6.1f} ms)  n={len(self.server_ms)}\n"
+                f"          figures computed in {len(self.computed_ms)} of them: {computed}")
 
 
 def _p95(values: list[float]) -> float:
@@ -98,17 +106,26 @@ async def admin_link(url: str) -> str:
         await db.close()
 
 
-async def view(http: aiohttp.ClientSession, base: str, views: Views) -> None:
+async def view(http: aiohttp.ClientSession, base: str, views: Views,
+               fresh: bool = False) -> None:
+    """One overview. ``fresh``: with a period that starts before any check, a day earlier
+    each time (the same figures, but not the kept ones: they are computed every time)."""
+    query = ""
+    if fresh:
+        query = f"?since={date(2000, 1, 1) - timedelta(days=len(views.server_ms))}"
     began = time.perf_counter()
-    async with http.get(f"{base}/dashboard/") as response:
+    async with http.get(f"{base}/dashboard/{query}") as response:
         body = await response.text()
         timing = response.headers.get("Server-Timing", "")
     views.waited_ms.append((time.perf_counter() - began) * 1000)
     if response.status != 200 or "Per gemeente" not in body:
         raise RuntimeError(f"overview: {response.status} {body[:300]}")
-    found = re.search(r"dur=([0-9.]+)", timing)
-    assert found is not None, timing
+    found = re.search(r"app;dur=([0-9.]+)", timing)
+    figures = re.search(r'figures;dur=[0-9.]+;desc="(\w+)"', timing)
+    assert found is not None and figures is not None, timing
     views.server_ms.append(float(found[1]))
+    if figures[1] == "computed":
+        views.computed_ms.append(float(found[1]))
 
 
 async def one_run(url: str, args: argparse.Namespace) -> tuple[Views, Views, Figures]:
@@ -132,7 +149,7 @@ async def one_run(url: str, args: argparse.Namespace) -> tuple[Views, Views, Fig
                             raise RuntimeError(f"login: {response.status}")
                     alone = Views()
                     for _ in range(args.views):
-                        await view(http, base, alone)
+                        await view(http, base, alone, args.fresh)
                     print(alone.line("alone"), flush=True)
                     loaded, figures = await under_load(emulator, http, base, args)
                     print(loaded.line("loaded"), flush=True)
@@ -160,7 +177,7 @@ async def under_load(emulator: Emulator, http: aiohttp.ClientSession, base: str,
     async def overviews() -> None:
         await asyncio.sleep(2.0)  # the load is under way
         while not done.is_set():
-            await view(http, base, views)
+            await view(http, base, views, args.fresh)
             await asyncio.sleep(args.every)
 
     side = asyncio.create_task(overviews())
@@ -206,6 +223,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--views", type=int, default=20, help="overviews without load")
     parser.add_argument("--every", type=float, default=1.0,
                         help="seconds between overviews under load (a busy team of coaches)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="every view computes its figures (a period a day longer each "
+                             "time), as when the data changes between any two views")
     parser.add_argument("--database-url", help="a PostgreSQL server (scratch database)")
     parser.add_argument("--load-users", type=int, default=100)
     parser.add_argument("--rate", type=float, default=50.0, help="load: updates/s offered")

@@ -119,7 +119,9 @@ def fold_cells(cells: Mapping[tuple[str, str], int], k: int = K) -> CellFolding:
     changed = True
     while changed:  # each pass hides more or stops: it ends
         changed = False
-        for line in lines.values():
+        # Rows then columns, by key: which cells are hidden follows from the counts alone,
+        # not from the order the cells came in (rows of a database have none).
+        for _, line in sorted(lines.items()):
             hidden_shops = sum(present[c] for c in line if c in hidden)
             if 0 < hidden_shops < k:
                 smallest = min((c for c in line if c not in hidden),

@@ -2,15 +2,17 @@
 arrondissement and shop type, and the change from the first check to the latest, every
 figure k-anonymous (:mod:`flows.anonymity`).
 
-Pure: it takes one :class:`Assessed` per shop (read by :mod:`storage.insight`) and returns
-figures; saying them in chat or in the terminal is :mod:`handlers.stats`'s job.
+Pure: it takes :class:`Tally` rows, the sums per profile that :mod:`storage.insight` has
+the database add up (a few hundred rows for 10,000 shops), and returns figures; saying
+them in chat or in the terminal is :mod:`handlers.stats`'s job. Every figure is an
+average or a count, so per-profile sums give exactly what shop-by-shop averaging gave.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from flows.anonymity import Folding, K, fold, fold_cells, fold_nested
@@ -21,29 +23,43 @@ OTHER = "*other*"
 UNKNOWN = ""
 #: What can be broken down by; the cross-tabulations take two of them.
 DIMENSIONS = ("municipality", "arrondissement", "shop_type", "team_size")
+#: What is stored with a shop that tallies can be grouped by (an arrondissement is not:
+#: it follows from the municipality, see :mod:`flows.places`).
+PROFILE = ("municipality", "shop_type", "team_size")
+#: One more dimension for a cross-tabulation: whether shops did the check ``"once"`` or
+#: ``"again"`` (the progress page's table per municipality).
+ONCE_OR_AGAIN = "rounds"
 #: Which result of a person counts: their latest check (the default) or their first (T0).
 BASES = ("latest", "first")
 
 
 @dataclass(frozen=True, slots=True)
-class Scores:
-    """One assessment's result: the overall score and a score 0-100 per theme id."""
+class Sums:
+    """What the averages of some shops' results are made of: their overall scores added
+    up, and per theme id the scores added up and how many of the shops have one (a result
+    of an older flow may lack a theme)."""
 
     overall: int
-    themes: Mapping[str, int]
+    themes: Mapping[str, tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
-class Assessed:
-    """One shop that finished the check: where and what it is, its first and latest
-    result, and how many times it did the check."""
+class Tally:
+    """The shops that finished the check and share one profile: ``profile`` maps what they
+    were grouped by (``municipality``, ``shop_type``, ``team_size``: a subset, see
+    :data:`PROFILE`) to its value (None: not known); ``again`` whether they did the check
+    more than once. ``first`` and ``latest``: the sums of their first and latest results
+    (the same for shops that did it once).
 
-    municipality: str | None
-    shop_type: str | None
-    team_size: str | None
-    first: Scores
-    latest: Scores
-    rounds: int = 1
+    Every figure here is an average, so the sums of a group's tallies are all it takes:
+    the database adds up each profile (:func:`storage.insight.tallies`), a few hundred
+    rows, and this module adds those up per group."""
+
+    profile: Mapping[str, str | None]
+    again: bool
+    shops: int
+    first: Sums
+    latest: Sums
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,49 +125,64 @@ def whole(value: float) -> int:
     return math.floor(value + 0.5)
 
 
-def summarise(shops: Sequence[Assessed], themes: Sequence[str],
+def profile_for(dimensions: Collection[str] = ()) -> tuple[str, ...]:
+    """What tallies must be grouped by (of :data:`PROFILE`) for :func:`summarise` and for a
+    :func:`crosstab` of ``dimensions`` (an arrondissement is found from its municipality)."""
+    needed = {"municipality", "shop_type", *dimensions}
+    return tuple(field for field in PROFILE if field in needed)
+
+
+def summarise(tallies: Sequence[Tally], themes: Sequence[str],
               arrondissement_of: Mapping[str, str], *, basis: str = "latest",
               k: int = K) -> Insight:
-    """The averages of ``shops`` (on each one's ``basis`` result), per breakdown."""
+    """The averages of the shops of ``tallies`` (on each one's ``basis`` result), per
+    breakdown. The tallies must be grouped by municipality and shop type at least."""
     if basis not in BASES:
         raise ValueError(f"basis {basis!r}: expected one of {BASES}")
     key = _keys(arrondissement_of)
-    everyone = fold({"all": len(shops)}, k)
-    overall = _averages(shops, themes, basis, k) if "all" in everyone.shown else None
-    foldings = _foldings(shops, key, arrondissement_of, k)
-    breakdowns = tuple(_breakdown(shops, themes, basis, k, name, key[name], foldings[name])
-                       for name in ("municipality", "arrondissement", "shop_type"))
-    again = [shop for shop in shops if shop.rounds > 1]
-    both = fold({"again": len(again), "once": len(shops) - len(again)}, k)
-    change = (Change(_averages(again, themes, "first", k), _averages(again, themes, "latest", k))
-              if "again" in both.shown else None)
-    return Insight(basis, len(shops), overall, breakdowns, change)
+    shops = sum(tally.shops for tally in tallies)
+    everyone = fold({"all": shops}, k)
+    overall = _averages(tallies, themes, basis, k) if "all" in everyone.shown else None
+    names = ("municipality", "arrondissement", "shop_type")
+    foldings = _foldings(tallies, key, arrondissement_of, k, names)
+    breakdowns = tuple(_breakdown(tallies, themes, basis, k, name, key[name], foldings[name])
+                       for name in names)
+    again = [tally for tally in tallies if tally.again]
+    twice = sum(tally.shops for tally in again)
+    both = fold({"again": twice, "once": shops - twice}, k)
+    change = (Change(_averages(again, themes, "first", k),
+                     _averages(again, themes, "latest", k)) if "again" in both.shown else None)
+    return Insight(basis, shops, overall, breakdowns, change)
 
 
-def crosstab(shops: Sequence[Assessed], themes: Sequence[str],
+def crosstab(tallies: Sequence[Tally], themes: Sequence[str],
              arrondissement_of: Mapping[str, str], rows: str, columns: str, *,
              basis: str = "latest", k: int = K) -> CrossTab:
-    """``rows`` by ``columns`` (two of :data:`DIMENSIONS`): each line is a group its own
-    breakdown shows (or "other"), each cell k-anonymous (see :func:`fold_cells`)."""
-    if rows == columns or not {rows, columns} <= set(DIMENSIONS):
-        raise ValueError(f"a cross-tabulation of two different ones of {DIMENSIONS}")
+    """``rows`` by ``columns`` (two of :data:`DIMENSIONS` and :data:`ONCE_OR_AGAIN`): each
+    line is a group its own breakdown shows (or "other"), each cell k-anonymous (see
+    :func:`fold_cells`). The tallies must be grouped by what both need
+    (:func:`profile_for`)."""
+    if rows == columns or not {rows, columns} <= {*DIMENSIONS, ONCE_OR_AGAIN}:
+        raise ValueError(f"a cross-tabulation of two different ones of {DIMENSIONS} "
+                         f"or {ONCE_OR_AGAIN!r}")
     key = _keys(arrondissement_of)
-    foldings = _foldings(shops, key, arrondissement_of, k)
+    foldings = _foldings(tallies, key, arrondissement_of, k, (rows, columns))
 
-    def line(dimension: str, shop: Assessed) -> str:
-        group = key[dimension](shop)
+    def line(dimension: str, tally: Tally) -> str:
+        group = key[dimension](tally)
         return OTHER if group in foldings[dimension].folded else group
 
-    members: dict[tuple[str, str], list[Assessed]] = defaultdict(list)
+    members: dict[tuple[str, str], list[Tally]] = defaultdict(list)
     if not (foldings[rows].withheld or foldings[columns].withheld):
-        for shop in shops:
-            members[(line(rows, shop), line(columns, shop))].append(shop)
-    cells = fold_cells({cell: len(group) for cell, group in members.items()}, k)
+        for tally in tallies:
+            members[(line(rows, tally), line(columns, tally))].append(tally)
+    sizes = {cell: sum(tally.shops for tally in group) for cell, group in members.items()}
+    cells = fold_cells(sizes, k)
     row_shops: Counter[str] = Counter()
     column_shops: Counter[str] = Counter()
-    for (row, column), group in members.items():
-        row_shops[row] += len(group)
-        column_shops[column] += len(group)
+    for (row, column), size in sizes.items():
+        row_shops[row] += size
+        column_shops[column] += size
     row_keys, column_keys = _ordered(row_shops), _ordered(column_shops)
     folded = (len(foldings[rows].folded), len(foldings[columns].folded))
     if cells.withheld or not members:
@@ -161,39 +192,49 @@ def crosstab(shops: Sequence[Assessed], themes: Sequence[str],
         for cell, group in members.items()})
 
 
-def _keys(arrondissement_of: Mapping[str, str]) -> dict[str, Callable[[Assessed], str]]:
-    """How each dimension names a shop's group."""
+def _keys(arrondissement_of: Mapping[str, str]) -> dict[str, Callable[[Tally], str]]:
+    """How each dimension names a tally's group."""
     return {
-        "municipality": lambda shop: shop.municipality or UNKNOWN,
-        "arrondissement": lambda shop: arrondissement_of.get(shop.municipality or "", UNKNOWN),
-        "shop_type": lambda shop: shop.shop_type or UNKNOWN,
-        "team_size": lambda shop: shop.team_size or UNKNOWN,
+        "municipality": lambda tally: tally.profile["municipality"] or UNKNOWN,
+        "arrondissement": lambda tally: arrondissement_of.get(
+            tally.profile["municipality"] or "", UNKNOWN),
+        "shop_type": lambda tally: tally.profile["shop_type"] or UNKNOWN,
+        "team_size": lambda tally: tally.profile["team_size"] or UNKNOWN,
+        ONCE_OR_AGAIN: lambda tally: "again" if tally.again else "once",
     }
 
 
-def _foldings(shops: Sequence[Assessed], key: Mapping[str, Callable[[Assessed], str]],
-              arrondissement_of: Mapping[str, str], k: int) -> dict[str, Folding]:
-    counts = {name: Counter(key[name](shop) for shop in shops) for name in DIMENSIONS}
-    arrondissements = fold(counts["arrondissement"], k)
-    parent_of = {municipality: arrondissement_of.get(municipality, UNKNOWN)
-                 for municipality in counts["municipality"]}
-    return {"arrondissement": arrondissements,
-            "municipality": fold_nested(counts["municipality"], parent_of, arrondissements, k),
-            "shop_type": fold(counts["shop_type"], k),
-            "team_size": fold(counts["team_size"], k)}
+def _foldings(tallies: Sequence[Tally], key: Mapping[str, Callable[[Tally], str]],
+              arrondissement_of: Mapping[str, str], k: int,
+              dimensions: Collection[str]) -> dict[str, Folding]:
+    """How each of ``dimensions`` is folded; municipalities inside their arrondissements."""
+    names = {*dimensions, *(("arrondissement",) if "municipality" in dimensions else ())}
+    counts: dict[str, Counter[str]] = {name: Counter() for name in names}
+    for tally in tallies:
+        for name in names:
+            counts[name][key[name](tally)] += tally.shops
+    foldings = {name: fold(counts[name], k) for name in names if name != "municipality"}
+    if "municipality" in names:
+        parent_of = {municipality: arrondissement_of.get(municipality, UNKNOWN)
+                     for municipality in counts["municipality"]}
+        foldings["municipality"] = fold_nested(counts["municipality"], parent_of,
+                                               foldings["arrondissement"], k)
+    return foldings
 
 
-def _breakdown(shops: Sequence[Assessed], themes: Sequence[str], basis: str, k: int,
-               name: str, key: Callable[[Assessed], str], folding: Folding) -> Breakdown:
+def _breakdown(tallies: Sequence[Tally], themes: Sequence[str], basis: str, k: int,
+               name: str, key: Callable[[Tally], str], folding: Folding) -> Breakdown:
     if folding.withheld:
         return Breakdown(name, (), None, 0, withheld=True)
-    members: dict[str, list[Assessed]] = defaultdict(list)
-    for shop in shops:
-        group = key(shop)
-        members[OTHER if group in folding.folded else group].append(shop)
+    members: dict[str, list[Tally]] = defaultdict(list)
+    for tally in tallies:
+        group = key(tally)
+        members[OTHER if group in folding.folded else group].append(tally)
     other = members.pop(OTHER, None)
+    sizes = Counter({group: sum(tally.shops for tally in found)
+                     for group, found in members.items()})
     groups = tuple((group, _averages(members[group], themes, basis, k))
-                   for group in _ordered(Counter({g: len(m) for g, m in members.items()})))
+                   for group in _ordered(sizes))
     return Breakdown(name, groups,
                      _averages(other, themes, basis, k) if other else None,
                      len(folding.folded))
@@ -204,16 +245,19 @@ def _ordered(counts: Counter[str]) -> tuple[str, ...]:
     return tuple(sorted(counts, key=lambda group: (group == OTHER, -counts[group], group)))
 
 
-def _averages(shops: Sequence[Assessed], themes: Sequence[str], basis: str,
+def _averages(tallies: Sequence[Tally], themes: Sequence[str], basis: str,
               k: int) -> Averages:
-    total, sums, counts = 0, dict.fromkeys(themes, 0), dict.fromkeys(themes, 0)
-    for shop in shops:  # one pass: this runs over every shop several times per view
-        result = shop.first if basis == "first" else shop.latest
+    shops, total = 0, 0
+    sums, counts = dict.fromkeys(themes, 0), dict.fromkeys(themes, 0)
+    for tally in tallies:
+        result = tally.first if basis == "first" else tally.latest
+        shops += tally.shops
         total += result.overall
-        for theme, value in result.themes.items():
+        for theme, (added, scored) in result.themes.items():
             if theme in sums:
-                sums[theme] += value
-                counts[theme] += 1
-    return Averages(len(shops), total / len(shops),
+                sums[theme] += added
+                counts[theme] += scored
+    # Whole numbers added up, divided once: the same float as averaging shop by shop.
+    return Averages(shops, total / shops,
                     {theme: sums[theme] / counts[theme] for theme in themes
                      if counts[theme] >= k})

@@ -151,6 +151,17 @@ def test_random_tables_never_show_or_pin_down_a_small_cell(seed: int) -> None:
         assert _on_cycle(cell, folding.hidden)
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_a_table_is_folded_the_same_whatever_order_its_cells_come_in(seed: int) -> None:
+    rng = random.Random(seed)
+    cells = [((f"r{i}", f"c{j}"), rng.choice([0, 1, 2, 3, 4, 6, 9, 15]))
+             for i in range(rng.randint(2, 6)) for j in range(rng.randint(2, 4))]
+    shuffled = cells.copy()
+    rng.shuffle(shuffled)
+    assert fold_cells(dict(shuffled)) == fold_cells(dict(cells))
+    assert fold_cells(dict(reversed(cells))) == fold_cells(dict(cells))
+
+
 def _on_cycle(cell: tuple[str, str], hidden: frozenset[tuple[str, str]]) -> bool:
     """Brute force: some other hidden cells join the cell's row to its column."""
     reach = {("r", cell[0])}

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot import cli
 from bot.app import App, build
 from bot.config import Settings
-from flows.insight import OTHER, Assessed, Scores, crosstab, summarise
+from flows.insight import OTHER, Sums, Tally, crosstab, summarise
 from flows.places import gazetteer
 from flows.texts import Texts
 from handlers.stats import StatsView
@@ -121,8 +121,8 @@ async def test_the_funnel_counts_how_far_people_got(db: Database) -> None:
 async def test_the_averages_equal_the_hand_computed_ones(db: Database) -> None:
     await seed(db)
     async with db.transaction() as tx:
-        shops = await figures.assessed(tx, themes=THEMES)
-    insight = summarise(shops, THEMES, gazetteer().arrondissement_of)
+        tallies = await figures.tallies(tx, themes=THEMES)
+    insight = summarise(tallies, THEMES, gazetteer().arrondissement_of)
     assert insight.shops == 19
     assert insight.overall is not None
     assert insight.overall.overall == pytest.approx(990 / 19)
@@ -146,7 +146,7 @@ async def test_the_averages_equal_the_hand_computed_ones(db: Database) -> None:
     assert insight.change is not None
     assert (insight.change.first.shops, insight.change.first.overall,
             insight.change.latest.overall) == (6, 45, 65)
-    first = summarise(shops, THEMES, gazetteer().arrondissement_of, basis="first")
+    first = summarise(tallies, THEMES, gazetteer().arrondissement_of, basis="first")
     assert first.overall is not None and first.overall.overall == pytest.approx(870 / 19)
 
 
@@ -154,10 +154,10 @@ async def test_an_erased_shop_is_no_longer_counted(db: Database) -> None:
     ids = await seed(db)
     async with db.transaction() as tx:
         await shopkeepers.forget(tx, shopkeeper_id=ids["s6"])  # one of Waregem's five
-        shops = await figures.assessed(tx, themes=THEMES)
+        tallies = await figures.tallies(tx, themes=THEMES)
         funnel = await figures.funnel(tx)
     assert (funnel.started, funnel.finished) == (21, 18)
-    municipality = summarise(shops, THEMES, gazetteer().arrondissement_of).breakdowns[0]
+    municipality = summarise(tallies, THEMES, gazetteer().arrondissement_of).breakdowns[0]
     # Waregem has 4 now; arrondissement Kortrijk (10) minus Kortrijk (6) would be those 4,
     # so Kortrijk is folded as well: no municipality is shown on its own.
     assert municipality.groups == ()
@@ -303,9 +303,11 @@ def test_other_is_a_key_no_group_has() -> None:
     assert OTHER not in gazetteer().municipalities
 
 
-def shop(shop_type: str, team_size: str, value: int) -> Assessed:
-    result = Scores(value, scores_for(value))
-    return Assessed("Kortrijk", shop_type, team_size, result, result)
+def shop(shop_type: str, team_size: str, value: int) -> Tally:
+    """One shop in Kortrijk that did the check once, every theme at ``value``."""
+    result = Sums(value, {theme: (score, 1) for theme, score in scores_for(value).items()})
+    return Tally({"municipality": "Kortrijk", "shop_type": shop_type, "team_size": team_size},
+                 False, 1, result, result)
 
 
 def test_a_cross_tabulation_shows_cells_of_enough_shops_with_their_averages() -> None:

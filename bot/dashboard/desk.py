@@ -47,8 +47,8 @@ class Desk:
     #: The bot's name on Telegram, once known (invite links become t.me links).
     bot_username: Callable[[], str | None] = lambda: None
     #: The overview's figures per (data version, round, period): computing them for 10,000
-    #: shops takes a few hundred milliseconds; reading the version, a few. A new result,
-    #: consent, profile change or erasure changes the version (see
+    #: shops takes 50-150 ms (mostly the database adding up); reading the version, a few.
+    #: A new result, consent, profile change or erasure changes the version (see
     #: :func:`storage.dashboard.figures_version`), so nothing stale is shown.
     figures: dict[tuple[object, ...], Insight] = field(default_factory=dict)
 

@@ -11,7 +11,7 @@ beside it holds the same numbers).
 
 from __future__ import annotations
 
-import dataclasses
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,7 +22,7 @@ from aiohttp import web
 from bot.dashboard.desk import Desk, desk_of, language_of, render, say, visitor_of
 from bot.dashboard.login import requires
 from bot.exports import start_of
-from flows.insight import OTHER, Assessed, Averages, Breakdown, crosstab, whole
+from flows.insight import ONCE_OR_AGAIN, OTHER, Averages, Breakdown, Tally, crosstab, whole
 from flows.report import theme_names
 from handlers.stats import Report
 from storage import audit, dashboard
@@ -65,6 +65,7 @@ async def overview(request: web.Request) -> web.Response:
     since = start_of(period.since)
     until = start_of(period.until + timedelta(days=1) if period.until else None)
     actor = visitor_of(request).address
+    began = time.perf_counter()
     async with desk.db.transaction() as tx:
         key = (await dashboard.figures_version(tx), basis, since, until)
         kept = desk.figures.get(key)
@@ -79,6 +80,9 @@ async def overview(request: web.Request) -> web.Response:
                 **({"since": since.isoformat() if since else None,
                     "until": until.isoformat() if until else None} if since or until else {}),
                 "shops": kept.shops})
+    # For benchmarks/dashboard.py: how long the figures took, and whether they were kept.
+    figures_timing = (f'figures;dur={(time.perf_counter() - began) * 1000:.1f};'
+                      f'desc="{"computed" if kept is None else "kept"}"')
     themes = [theme.id for theme in desk.stats.assessment.themes]
     names = theme_names(desk.stats.assessment, lang)
     insight = report.insight
@@ -89,7 +93,7 @@ async def overview(request: web.Request) -> web.Response:
         breakdowns.append({
             "dimension": breakdown.dimension, "withheld": breakdown.withheld, "rows": rows,
             "bars": [Bar(row.label, row.overall, row.shops) for row in rows]})
-    return render(request, "overview.html", {
+    response = render(request, "overview.html", {
         "round": "t0" if basis == "first" else "latest", "period": period,
         "funnel": report.funnel,
         "shops": insight.shops, "k": desk.stats.k,
@@ -99,6 +103,8 @@ async def overview(request: web.Request) -> web.Response:
         "theme_bars": [] if overall is None else [
             Bar(names[t], whole(overall.themes[t])) for t in themes if t in overall.themes],
         "breakdowns": breakdowns})
+    response.headers["Server-Timing"] = figures_timing
+    return response
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +142,6 @@ async def progress(request: web.Request) -> web.Response:
     async with desk.db.transaction() as tx:
         report = await desk.stats.gather(tx, actor=visitor_of(request).address,
                                          via="dashboard:progress")
-        shops = await figures.assessed(tx, themes=themes)
     change = report.insight.change
     programme = None
     if change is not None:
@@ -145,23 +150,21 @@ async def progress(request: web.Request) -> web.Response:
                               change.latest.themes[theme])
                       for theme in themes
                       if theme in change.first.themes and theme in change.latest.themes]
-    towns = _towns(desk, shops, themes, names, lang) if change is not None else None
+    towns = _towns(desk, report.tallies, themes, names, lang) if change is not None else None
     return render(request, "progress.html", {
         "k": desk.stats.k, "programme": programme,
         "again": change.latest.shops if change is not None else 0,
         "towns": towns})
 
 
-def _towns(desk: Desk, shops: Sequence[Assessed], themes: Sequence[str],
+def _towns(desk: Desk, tallies: Sequence[Tally], themes: Sequence[str],
            names: Mapping[str, str], lang: str) -> list[dict[str, Any]] | None:
     """Per municipality, first → latest of the shops that did the check again; None when
     the table is withheld."""
-    marked = [dataclasses.replace(shop, team_size="again" if shop.rounds > 1 else "once")
-              for shop in shops]
     places = desk.places.arrondissement_of
-    first = crosstab(marked, themes, places, "municipality", "team_size", basis="first",
+    first = crosstab(tallies, themes, places, "municipality", ONCE_OR_AGAIN, basis="first",
                      k=desk.stats.k)
-    latest = crosstab(marked, themes, places, "municipality", "team_size", basis="latest",
+    latest = crosstab(tallies, themes, places, "municipality", ONCE_OR_AGAIN, basis="latest",
                       k=desk.stats.k)
     if latest.withheld or "again" not in latest.columns:
         return None
