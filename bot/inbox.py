@@ -72,7 +72,7 @@ class Inbox:
     async def receive(self, channel: str, updates: Sequence[Received]) -> None:
         """Store updates (one transaction), then start handling the new ones. When this
         returns, the updates are safe: the platform may be told they arrived."""
-        async with self.db.transaction(urgent=True) as tx:
+        async with self.db.transaction() as tx:
             ids = await inbox.store(tx, channel=channel, updates=updates)
         for update, row_id in zip(updates, ids, strict=True):
             if row_id is None:

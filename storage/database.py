@@ -8,7 +8,6 @@ brought up to date the first time the bot starts.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,55 +30,6 @@ from sqlalchemy.ext.asyncio import (
 from storage import sqlite_guard, sqlite_inline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class Turns:
-    """One holder at a time, like :class:`asyncio.Lock`, but urgent waiters go first.
-
-    Urgent work is short (an insert a webhook's answer waits on); under a steady load the
-    ordinary queue, a turn's full transaction each, would otherwise hold it up for as long
-    as the queue is deep.
-    """
-
-    def __init__(self) -> None:
-        self._held = False
-        self._urgent: deque[asyncio.Future[None]] = deque()
-        self._ordinary: deque[asyncio.Future[None]] = deque()
-
-    @asynccontextmanager
-    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
-        """Wait for the turn (urgent ones first, each queue in order), hold it inside."""
-        await self._acquire(urgent)
-        try:
-            yield
-        finally:
-            self._release()
-
-    async def _acquire(self, urgent: bool) -> None:
-        if not self._held and not self._urgent and not self._ordinary:
-            self._held = True
-            return
-        waiting: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue = self._urgent if urgent else self._ordinary
-        queue.append(waiting)
-        try:
-            await waiting
-        except asyncio.CancelledError:
-            if waiting.done() and not waiting.cancelled():
-                self._release()  # handed over just as the waiter was cancelled: pass it on
-            else:
-                queue.remove(waiting)
-            raise
-
-    def _release(self) -> None:
-        """Hand the turn to the next waiter (it stays held), or free it."""
-        for queue in (self._urgent, self._ordinary):
-            while queue:
-                waiting = queue.popleft()
-                if not waiting.done():
-                    waiting.set_result(None)
-                    return
-        self._held = False
 
 
 def async_url(url: str) -> str:
@@ -126,22 +76,18 @@ class Database:
         # Checking a connection out of the pool and back cost more than the transaction.
         self._sqlite = self.url.startswith("sqlite")
         self._connection: AsyncConnection | None = None
-        self._turns = Turns()
+        self._turns = asyncio.Lock()
 
     @asynccontextmanager
-    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One transaction on one connection: committed on success, rolled back on error.
         A quarter cheaper per turn than an ORM session, whose machinery storage never uses.
-        Transactions never nest: storage functions take the one they are given.
-
-        ``urgent``: a platform waits on it (storing a delivered update before answering its
-        webhook or confirming its poll). On SQLite, where this process's transactions take
-        turns, it goes before the ordinary ones waiting; on PostgreSQL it changes nothing."""
+        Transactions never nest: storage functions take the one they are given."""
         if not self._sqlite:
             async with self.engine.begin() as connection:
                 yield connection
             return
-        async with self._turns.hold(urgent=urgent):
+        async with self._turns:
             connection = await self._kept()
             try:
                 async with connection.begin():

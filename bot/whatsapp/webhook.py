@@ -93,7 +93,7 @@ class WebhookRoutes:
         if found is None:
             return web.Response(status=400, text="not a WhatsApp notification")
         try:
-            async with self.db.transaction(urgent=True) as tx:
+            async with self.db.transaction() as tx:
                 new, queued = await self._record(tx, found)
         except Exception:  # not stored: Meta must send it again
             log.exception("whatsapp webhook: could not store a notification")
