@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from graph_emulator import GraphEmulator
 
 from bot.app import App, build
 from bot.config import Settings
@@ -174,3 +175,14 @@ async def app(settings: Settings) -> AsyncIterator[App]:
 @pytest.fixture
 async def db(app: App) -> Database:
     return app.db
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[GraphEmulator]:
+    """The Graph API emulator (WhatsApp); at the end, no call refused that the test did not
+    provoke (131047, the window, is the bot's to find out)."""
+    async with GraphEmulator() as emulator:
+        yield emulator
+        refused = [e for e in emulator.errors if not e.get("injected")
+                   and e["code"] != 131047]
+        assert refused == [], "the emulator refused calls that WhatsApp would refuse too"

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from telegram_emulator import BotAPIEmulator
 from test_telegram import png, press
 from test_telegram import settle as settle_telegram
-from test_whatsapp import Running, emulated, start
+from test_whatsapp import Running, start
 
 from bot.app import App
 from bot.config import Settings
@@ -43,12 +43,6 @@ class Both:
     graph: GraphEmulator
     telegram: BotAPIEmulator
     running: Running
-
-
-@pytest.fixture
-async def graph() -> AsyncIterator[GraphEmulator]:
-    async for emulator in emulated():
-        yield emulator
 
 
 @pytest.fixture

@@ -61,22 +61,6 @@ class Running:
         self.graph.advance(delta.total_seconds())
 
 
-async def emulated() -> AsyncIterator[GraphEmulator]:
-    """The emulator; at the end, no call refused that the test did not provoke (131047,
-    the window, is the bot's to find out)."""
-    async with GraphEmulator() as emulator:
-        yield emulator
-        refused = [e for e in emulator.errors if not e.get("injected")
-                   and e["code"] != 131047]
-        assert refused == [], "the emulator refused calls that WhatsApp would refuse too"
-
-
-@pytest.fixture
-async def graph() -> AsyncIterator[GraphEmulator]:
-    async for emulator in emulated():
-        yield emulator
-
-
 async def start(app: App, settings: Settings, graph: GraphEmulator,
                 **extra: Any) -> AsyncIterator[Running]:
     shift = [timedelta(0)]

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from graph_emulator import GraphEmulator
 from recording import CHAT, Clock, handle, recorder
 from sqlalchemy.ext.asyncio import AsyncConnection
-from test_whatsapp import emulated, whatsapp_settings
+from test_whatsapp import whatsapp_settings
 
 from bot.app import App
 from bot.delivery.outcomes import Held, Refused
@@ -47,12 +47,6 @@ class Process:
     db: Database
     channel: WhatsAppChannel
     graph: Graph
-
-
-@pytest.fixture
-async def graph() -> AsyncIterator[GraphEmulator]:
-    async for emulator in emulated():
-        yield emulator
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from graph_emulator import GraphEmulator
-from test_whatsapp import WA, Running, asks, emulated, start
+from test_whatsapp import WA, Running, asks, start
 
 from bot.app import App
 from bot.config import Settings
@@ -57,12 +57,6 @@ async def rows_when(app: App, ready: Any, within: float = 10.0) -> dict[int, Any
             if ready(rows):
                 return rows
             await asyncio.sleep(0.02)  # rows have no event to wait on
-
-
-@pytest.fixture
-async def graph() -> AsyncIterator[GraphEmulator]:
-    async for emulator in emulated():
-        yield emulator
 
 
 @pytest.fixture
