@@ -9,6 +9,8 @@ import csv
 import io
 import json
 import re
+import shutil
+import subprocess
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -253,6 +255,39 @@ async def test_xlsx_has_a_sheet_per_table_typed_cells_and_a_dictionary(
         assert {(name, c) for c in columns} <= explained, name
     assert all(d and e for _, c, _, d, e in book["dictionary"].iter_rows(
         min_row=2, values_only=True) if c)
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None,
+                    reason="LibreOffice is not installed (apt-get install "
+                           "libreoffice-calc-nogui): the XLSX is read by openpyxl only")
+async def test_xlsx_opens_in_libreoffice_calc_with_the_csvs_values(
+        people: App, settings: Settings, tmp_path: Path) -> None:
+    """What an admin opens in a spreadsheet: LibreOffice Calc reads every sheet, and the
+    answers there are the CSV export's, dates as dates and numbers as numbers."""
+    book = tmp_path / "export.xlsx"
+    book.write_bytes(await asyncio.to_thread(_all_xlsx, settings))
+    # Every sheet to CSV (token 12 = -1), comma-separated UTF-8, values as formatted.
+    done = await asyncio.to_thread(subprocess.run, [
+        "soffice", f"-env:UserInstallation=file://{tmp_path / 'profile'}", "--headless",
+        "--convert-to", 'csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,'
+        "false,-1", "--outdir", str(tmp_path / "out"), str(book)],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    sheets = {path.stem.removeprefix("export-"): path
+              for path in (tmp_path / "out").glob("*.csv")}
+    assert set(sheets) == {*TABLES, "dictionary"}
+    opened = list(csv.DictReader(io.StringIO(sheets["answers"].read_text(encoding="utf-8"))))
+    answers = read_csv(await asyncio.to_thread(export, settings, "answers", "csv"))
+    assert len(opened) == len(answers) > 0
+    for cell, line in zip(opened, answers, strict=True):
+        assert cell.keys() == line.keys()
+        for column, value in line.items():
+            if column == "answered_at":  # a date cell, shown in local time as written
+                assert cell[column] == value[:19].replace("T", " ")
+            elif column == "points" and value:
+                assert float(cell[column]) == float(value)
+            else:
+                assert cell[column] == value, column
 
 
 async def test_jsonl_is_one_object_per_row(people: App, settings: Settings) -> None:
