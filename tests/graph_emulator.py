@@ -33,6 +33,12 @@ In a test::
         graph.webhook_url = "http://127.0.0.1:8080/whatsapp/webhook"
         await graph.user_sends_text("32470000001", "hallo")
         await graph.wait_for_sent(1)
+
+The emulator itself is the package ``tests/graph_api``: the limits and error codes and the
+checks of a message body (``limits.py``), what it accepted (``sent.py``), its state and clock
+(``state.py``), media (``media.py``) and what users do (``users.py``); this module puts them
+together as :class:`GraphEmulator`, re-exports their public names, and runs the emulator as a
+process (``python tests/graph_emulator.py --port 8082``).
 """
 
 from __future__ import annotations
@@ -40,165 +46,48 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
-import hmac
-import itertools
-import json
-import re
 import signal
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from graph_api.limits import (
+    ERRORS,
+    MAX_BODY,
+    MAX_BUTTON_ID,
+    MAX_BUTTON_TITLE,
+    MAX_BUTTONS,
+    MAX_CAPTION,
+    MAX_FOOTER,
+    MAX_HEADER,
+    MAX_LIST_BUTTON,
+    MAX_ROW_DESCRIPTION,
+    MAX_ROW_ID,
+    MAX_ROW_TITLE,
+    MAX_ROWS,
+    MAX_TEXT,
+    VERSION,
+    WINDOW_SECONDS,
+    RefusalError,
+    check_interactive,
+    check_template,
+    check_text,
+)
+from graph_api.media import RECEIVED_SECONDS, UPLOADED_SECONDS, URL_SECONDS
+from graph_api.sent import Fault, Sent
+from graph_api.users import UserActions
 
-VERSION = "v23.0"
-WINDOW_SECONDS = 24 * 3600
-#: How long media ids last (Cloud API, "Media"): uploaded 30 days, from webhooks 7 days.
-UPLOADED_SECONDS = 30 * 24 * 3600
-RECEIVED_SECONDS = 7 * 24 * 3600
-#: How long a media URL serves the file.
-URL_SECONDS = 5 * 60
-
-#: Documented limits of interactive messages (Cloud API reference, "Interactive object").
-MAX_TEXT = 4096
-MAX_BODY = 1024
-MAX_BUTTONS = 3
-MAX_BUTTON_TITLE = 20
-MAX_BUTTON_ID = 256
-MAX_ROWS = 10
-MAX_ROW_TITLE = 24
-MAX_ROW_DESCRIPTION = 72
-MAX_ROW_ID = 200
-MAX_LIST_BUTTON = 20
-MAX_HEADER = 60
-MAX_FOOTER = 60
-MAX_CAPTION = 1024
-#: A template parameter may not hold these (error 132018).
-_BAD_PARAMETER = re.compile(r"[\n\t]| {5,}")
-
-#: Error codes and what Meta calls them.
-ERRORS = {
-    190: "Invalid OAuth access token",
-    100: "Invalid parameter",
-    130429: "Rate limit hit",
-    131026: "Message undeliverable",
-    131047: "Re-engagement message",
-    131056: "(Business Account, Consumer Account) pair rate limit hit",
-    132000: "Number of parameters does not match the expected number of params",
-    132001: "Template name does not exist in the translation",
-    132018: "There was an issue with the parameters in your template",
-    131053: "Media upload error",
-}
+__all__ = ["ERRORS", "MAX_BODY", "MAX_BUTTONS", "MAX_BUTTON_ID", "MAX_BUTTON_TITLE",
+           "MAX_CAPTION", "MAX_FOOTER", "MAX_HEADER", "MAX_LIST_BUTTON", "MAX_ROWS",
+           "MAX_ROW_DESCRIPTION", "MAX_ROW_ID", "MAX_ROW_TITLE", "MAX_TEXT", "RECEIVED_SECONDS",
+           "UPLOADED_SECONDS", "URL_SECONDS", "VERSION", "WINDOW_SECONDS", "Fault",
+           "GraphEmulator", "RefusalError", "Sent", "main"]
 
 
-class RefusalError(Exception):
-    """A call the Cloud API refuses: HTTP status and Graph error code."""
-
-    def __init__(self, code: int, details: str, status: int = 400) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
-        self.status = status
-
-
-@dataclass
-class Fault:
-    code: int
-    status: int
-    count: int
-
-
-@dataclass
-class Sent:
-    """A message the emulator accepted."""
-
-    wamid: str
-    to: str
-    type: str
-    body: dict[str, Any]
-    at: float
-
-    @property
-    def text(self) -> str:
-        """What the person reads first: the text, the body, the caption or the template's
-        parameters."""
-        kind = self.body.get(self.type, {})
-        if self.type == "text":
-            return str(kind.get("body", ""))
-        if self.type == "interactive":
-            return str(kind.get("body", {}).get("text", ""))
-        if self.type in ("image", "document"):
-            return str(kind.get("caption", ""))
-        if self.type == "template":
-            return " ".join(p.get("text", "") for c in kind.get("components", [])
-                            for p in c.get("parameters", []))
-        return ""
-
-    @property
-    def choices(self) -> list[tuple[str, str]]:
-        """(id, title) of each reply button or list row."""
-        interactive = self.body.get("interactive", {})
-        action = interactive.get("action", {})
-        if interactive.get("type") == "button":
-            return [(b["reply"]["id"], b["reply"]["title"]) for b in action.get("buttons", [])]
-        if interactive.get("type") == "list":
-            return [(r["id"], r["title"]) for s in action.get("sections", [])
-                    for r in s.get("rows", [])]
-        return []
-
-    def row(self, row_id: str) -> dict[str, Any]:
-        for section in self.body.get("interactive", {}).get("action", {}).get("sections", []):
-            for row in section.get("rows", []):
-                if row["id"] == row_id:
-                    return dict(row)
-        raise KeyError(row_id)
-
-
-@dataclass
-class GraphEmulator:
+class GraphEmulator(UserActions):
     """The Cloud API on loopback. ``templates``: name → languages it is approved in and its
     number of body parameters."""
-
-    token: str = "EAAG-test-token"
-    app_secret: str = "test-app-secret"
-    phone_number_id: str = "109876543210"
-    version: str = VERSION
-    templates: dict[str, tuple[frozenset[str], int]] = field(default_factory=lambda: {
-        name: (frozenset({"nl", "en", "fr"}), 1)
-        for name in ("kiss_tip", "kiss_reminder", "kiss_broadcast", "kiss_check_in")})
-    webhook_url: str = ""
-    sent: list[Sent] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    #: Uploaded files by media id: (bytes, content type, file name).
-    media: dict[str, tuple[bytes, str, str]] = field(default_factory=dict)
-    #: Files users sent, by the media id their webhook carried: (bytes, content type).
-    received: dict[str, tuple[bytes, str]] = field(default_factory=dict)
-    #: Media ids whose bytes were downloaded (through a media URL), in order.
-    downloads: list[str] = field(default_factory=list)
-    #: wa_id → the emulator's time of their last message (opens the 24-hour window).
-    last_inbound: dict[str, float] = field(default_factory=dict)
-    #: HTTP statuses the bot answered to each webhook post, in order.
-    webhook_answers: list[int] = field(default_factory=list)
-    offset: float = 0.0
-
-    def __post_init__(self) -> None:
-        self._faults: list[Fault] = []
-        self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._changed = asyncio.Condition()
-        # Per recipient, so that hundreds of simulated people waiting do not all wake for
-        # every message (the benchmark).
-        self._by_to: dict[str, list[Sent]] = {}
-        self._changed_for: dict[str, asyncio.Condition] = {}
-        #: media id -> when (the emulator's clock) it was uploaded or received
-        self._media_at: dict[str, float] = {}
-        #: a media URL's key -> (media id, until when it serves)
-        self._urls: dict[str, tuple[str, float]] = {}
-        self.port = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -236,13 +125,6 @@ class GraphEmulator:
         """What the bot takes as ``WHATSAPP_API_BASE_URL``."""
         return f"http://127.0.0.1:{self.port}/{self.version}"
 
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        """Move the emulator's clock on (windows close, days pass)."""
-        self.offset += seconds
-
     def fail_next(self, code: int, count: int = 1, status: int | None = None) -> None:
         """The next ``count`` message calls fail with Graph error ``code`` (or, for a code
         from 500 to 599, that HTTP status)."""
@@ -275,20 +157,6 @@ class GraphEmulator:
         return self.messages_to(to)
 
     # -- the Graph API -----------------------------------------------------------------
-
-    def _authorized(self, request: web.Request) -> bool:
-        given = request.headers.get("Authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode())
-
-    def _refuse(self, refusal: RefusalError, request_body: Any = None,
-                injected: bool = False) -> web.Response:
-        self.errors.append({"code": refusal.code, "details": refusal.details,
-                            "body": request_body, "injected": injected})
-        return web.json_response({"error": {
-            "message": f"({'#' + str(refusal.code)}) {ERRORS.get(refusal.code, 'Error')}",
-            "type": "OAuthException", "code": refusal.code,
-            "error_data": {"messaging_product": "whatsapp", "details": refusal.details},
-            "fbtrace_id": "Aemulator"}}, status=refusal.status)
 
     async def _messages(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -330,7 +198,7 @@ class GraphEmulator:
         if not isinstance(to, str) or not to.isdigit():
             raise RefusalError(100, "to must be a phone number")
         kind = body.get("type", "text")
-        check = {"text": self._text, "interactive": self._interactive,
+        check = {"text": check_text, "interactive": check_interactive,
                  "image": self._media_message, "document": self._media_message,
                  "template": self._template}.get(kind)
         if check is None:
@@ -343,259 +211,8 @@ class GraphEmulator:
                                       "last replied to this number")
         return str(kind)
 
-    @staticmethod
-    def _limit(text: Any, limit: int, what: str, required: bool = True) -> None:
-        if text is None and not required:
-            return
-        if not isinstance(text, str) or (required and not text.strip()):
-            raise RefusalError(100, f"{what} is required")
-        if len(text) > limit:
-            raise RefusalError(100, f"{what} is longer than {limit} characters")
-
-    def _text(self, part: Any, _: str) -> None:
-        self._limit((part or {}).get("body"), MAX_TEXT, "text.body")
-
-    def _interactive(self, part: Any, _: str) -> None:
-        if not isinstance(part, dict):
-            raise RefusalError(100, "interactive is required")
-        self._limit(part.get("body", {}).get("text"), MAX_BODY, "body.text")
-        header = part.get("header")
-        if header is not None:
-            self._limit(header.get("text"), MAX_HEADER, "header.text")
-        footer = part.get("footer")
-        if footer is not None:
-            self._limit(footer.get("text"), MAX_FOOTER, "footer.text")
-        action = part.get("action") or {}
-        if part.get("type") == "button":
-            buttons = action.get("buttons") or []
-            if not 1 <= len(buttons) <= MAX_BUTTONS:
-                raise RefusalError(100, f"buttons: between 1 and {MAX_BUTTONS}")
-            ids, titles = set(), set()
-            for button in buttons:
-                reply = button.get("reply") or {}
-                self._limit(reply.get("title"), MAX_BUTTON_TITLE, "button title")
-                self._limit(reply.get("id"), MAX_BUTTON_ID, "button id")
-                if reply["id"] in ids or reply["title"] in titles:
-                    raise RefusalError(100, "button ids and titles must be unique")
-                ids.add(reply["id"])
-                titles.add(reply["title"])
-        elif part.get("type") == "list":
-            self._limit(action.get("button"), MAX_LIST_BUTTON, "action.button")
-            sections = action.get("sections") or []
-            rows = [row for section in sections for row in section.get("rows") or []]
-            if not sections or not 1 <= len(rows) <= MAX_ROWS:
-                raise RefusalError(100, f"a list has between 1 and {MAX_ROWS} rows")
-            if len(sections) > 1:
-                for section in sections:
-                    self._limit(section.get("title"), MAX_ROW_TITLE, "section title")
-            ids = set()
-            for row in rows:
-                self._limit(row.get("title"), MAX_ROW_TITLE, "row title")
-                self._limit(row.get("id"), MAX_ROW_ID, "row id")
-                self._limit(row.get("description"), MAX_ROW_DESCRIPTION, "row description",
-                            required=False)
-                if row["id"] in ids:
-                    raise RefusalError(100, "row ids must be unique")
-                ids.add(row["id"])
-        else:
-            raise RefusalError(100, "interactive type must be button or list")
-
-    def _media_message(self, part: Any, kind: str) -> None:
-        if not isinstance(part, dict) or not (part.get("id") or part.get("link")):
-            raise RefusalError(100, f"{kind}: an id or a link is required")
-        if part.get("id") in self.received:
-            raise RefusalError(131053, f"media id {part['id']} came with a received message: "
-                                       "upload the file to send it")
-        if part.get("id") and not self._alive(str(part["id"]), self.media, UPLOADED_SECONDS):
-            raise RefusalError(131053, f"unknown media id {part['id']}")
-        self._limit(part.get("caption"), MAX_CAPTION, "caption", required=False)
-
     def _template(self, part: Any, _: str) -> None:
-        if not isinstance(part, dict):
-            raise RefusalError(100, "template is required")
-        known = self.templates.get(str(part.get("name")))
-        language = (part.get("language") or {}).get("code")
-        if known is None or language not in known[0]:
-            raise RefusalError(132001, f"template {part.get('name')!r} ({language}) does not exist")
-        parameters = [p for c in part.get("components") or [] if c.get("type") == "body"
-                      for p in c.get("parameters") or []]
-        if len(parameters) != known[1]:
-            raise RefusalError(132000, f"expected {known[1]} parameters, got {len(parameters)}")
-        for parameter in parameters:
-            text = parameter.get("text")
-            if not isinstance(text, str) or not text or _BAD_PARAMETER.search(text):
-                raise RefusalError(132018, "a parameter may not be empty nor hold new lines, "
-                                      "tabs or more than 4 consecutive spaces")
-
-    async def _upload(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return self._refuse(RefusalError(190, "invalid access token", 401))
-        fields: dict[str, Any] = {}
-        reader = await request.multipart()
-        async for part in reader:
-            if not isinstance(part, aiohttp.BodyPartReader):
-                continue
-            data = await part.read()
-            fields[part.name or ""] = (data, part.headers.get("Content-Type", ""),
-                                       part.filename or "")
-        if fields.get("messaging_product", (b"",))[0] != b"whatsapp" or "file" not in fields:
-            return self._refuse(RefusalError(100, "messaging_product and file are required"))
-        data, content_type, name = fields["file"]
-        if not data or not content_type:
-            return self._refuse(RefusalError(131053, "empty file or no content type"))
-        media_id = f"{next(self._ids) + 7_000_000_000}"
-        self.media[media_id] = (bytes(data), content_type, name)
-        self._media_at[media_id] = self.now()
-        return web.json_response({"id": media_id})
-
-    def _alive(self, media_id: str, where: dict[str, Any], lasts: float) -> bool:
-        return media_id in where and self.now() - self._media_at.get(media_id, 0.0) <= lasts
-
-    def _file(self, media_id: str) -> tuple[bytes, str] | None:
-        """The bytes and type of a media id that has not expired."""
-        if self._alive(media_id, self.media, UPLOADED_SECONDS):
-            data, content_type, _ = self.media[media_id]
-            return data, content_type
-        if self._alive(media_id, self.received, RECEIVED_SECONDS):
-            return self.received[media_id]
-        return None
-
-    async def _media_url(self, request: web.Request) -> web.Response:
-        """``GET /{version}/{media-id}``: where to download the file, for 5 minutes."""
-        if not self._authorized(request):
-            return self._refuse(RefusalError(190, "invalid access token", 401))
-        media_id = request.match_info["media_id"]
-        found = self._file(media_id)
-        if found is None:
-            return self._refuse(RefusalError(
-                100, f"Unsupported get request. Object with ID '{media_id}' does not exist, "
-                     "cannot be loaded due to missing permissions, or does not support this "
-                     "operation"))
-        data, content_type = found
-        key = hashlib.sha256(f"{media_id}:{next(self._ids)}".encode()).hexdigest()[:24]
-        self._urls[key] = (media_id, self.now() + URL_SECONDS)
-        return web.json_response({
-            "messaging_product": "whatsapp", "id": media_id, "mime_type": content_type,
-            "sha256": hashlib.sha256(data).hexdigest(), "file_size": str(len(data)),
-            "url": f"http://127.0.0.1:{self.port}/whatsapp_business/attachments/?mid={key}"})
-
-    async def _download(self, request: web.Request) -> web.Response:
-        """A media URL: the bytes, with the bearer token, while the URL lasts."""
-        if not self._authorized(request):
-            return web.Response(status=401, text="unauthorized")
-        media_id, until = self._urls.get(request.query.get("mid", ""), ("", 0.0))
-        file = self._file(media_id) if self.now() <= until else None
-        if file is None:
-            return web.Response(status=404, text="not found")
-        self.downloads.append(media_id)
-        return web.Response(body=file[0], content_type=file[1])
-
-    # -- webhooks to the bot -------------------------------------------------------------
-
-    def sign(self, body: bytes) -> str:
-        return "sha256=" + hmac.new(self.app_secret.encode(), body, hashlib.sha256).hexdigest()
-
-    async def post(self, body: bytes, signature: str | None) -> int:
-        """Post ``body`` to the bot's webhook with ``signature`` (None: no header)."""
-        assert self._session is not None and self.webhook_url, "set webhook_url first"
-        headers = {"Content-Type": "application/json"}
-        if signature is not None:
-            headers["X-Hub-Signature-256"] = signature
-        async with self._session.post(self.webhook_url, data=body, headers=headers) as answer:
-            await answer.read()
-            self.webhook_answers.append(answer.status)
-            return answer.status
-
-    def envelope(self, value: dict[str, Any]) -> bytes:
-        value = {"messaging_product": "whatsapp",
-                 "metadata": {"display_phone_number": "3250000000",
-                              "phone_number_id": self.phone_number_id}, **value}
-        return json.dumps({"object": "whatsapp_business_account", "entry": [{
-            "id": "WABA-EMU", "changes": [{"value": value, "field": "messages"}]}]}).encode()
-
-    async def deliver(self, body: bytes) -> int:
-        """Post a signed body."""
-        return await self.post(body, self.sign(body))
-
-    def message(self, wa_id: str, kind: str, content: dict[str, Any], *,
-                name: str = "An", context: str | None = None) -> tuple[str, bytes]:
-        """A user's message as Meta posts it: (its wamid, the webhook body)."""
-        wamid = f"wamid.IN{next(self._ids):08d}"
-        self.last_inbound[wa_id] = self.now()
-        message: dict[str, Any] = {"from": wa_id, "id": wamid,
-                                   "timestamp": str(int(self.now())), "type": kind,
-                                   kind: content}
-        if context is not None:
-            message["context"] = {"from": "3250000000", "id": context}
-        return wamid, self.envelope({"contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-                                     "messages": [message]})
-
-    async def user_sends_text(self, wa_id: str, text: str, **extra: Any) -> str:
-        wamid, body = self.message(wa_id, "text", {"body": text}, **extra)
-        await self.deliver(body)
-        return wamid
-
-    async def user_presses(self, wa_id: str, message: Sent, title: str) -> str:
-        """Press the reply button called ``title`` on ``message``."""
-        for button_id, button_title in message.choices:
-            if button_title == title and message.body["interactive"]["type"] == "button":
-                wamid, body = self.message(wa_id, "interactive", {
-                    "type": "button_reply", "button_reply": {"id": button_id,
-                                                              "title": button_title}},
-                    context=message.wamid)
-                await self.deliver(body)
-                return wamid
-        raise AssertionError(f"no button {title!r} in {message.choices}")
-
-    async def user_picks(self, wa_id: str, message: Sent, title: str) -> str:
-        """Pick the list row called ``title`` on ``message``."""
-        for row_id, row_title in message.choices:
-            if row_title == title and message.body["interactive"]["type"] == "list":
-                row = message.row(row_id)
-                wamid, body = self.message(wa_id, "interactive", {
-                    "type": "list_reply", "list_reply": {
-                        "id": row_id, "title": row_title,
-                        "description": row.get("description", "")}}, context=message.wamid)
-                await self.deliver(body)
-                return wamid
-        raise AssertionError(f"no row {title!r} in {message.choices}")
-
-    async def answer(self, wa_id: str, message: Sent, title: str) -> str:
-        """Press the button or pick the row called ``title``."""
-        if message.body["interactive"]["type"] == "button":
-            return await self.user_presses(wa_id, message, title)
-        return await self.user_picks(wa_id, message, title)
-
-    def receive_file(self, data: bytes) -> str:
-        """Keep a picture a user sends (JPEG or PNG bytes); its media id, which is for
-        downloading only."""
-        media_id = f"{next(self._ids) + 8_000_000_000}"
-        content_type = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
-        self.received[media_id] = (data, content_type)
-        self._media_at[media_id] = self.now()
-        return media_id
-
-    async def user_sends_image(self, wa_id: str, data: bytes, caption: str = "") -> str:
-        """A user sends a picture (JPEG or PNG bytes) with a caption."""
-        media_id = self.receive_file(data)
-        content_type = self.received[media_id][1]
-        wamid, body = self.message(wa_id, "image", {
-            "caption": caption, "mime_type": content_type,
-            "sha256": hashlib.sha256(data).hexdigest(), "id": media_id})
-        await self.deliver(body)
-        return wamid
-
-    def status_body(self, wamid: str, status: str, *, code: int | None = None) -> bytes:
-        sent = next(m for m in self.sent if m.wamid == wamid)
-        entry: dict[str, Any] = {"id": wamid, "status": status,
-                                 "timestamp": str(int(self.now())), "recipient_id": sent.to}
-        if code is not None:
-            entry["errors"] = [{"code": code, "title": ERRORS.get(code, "Error")}]
-        return self.envelope({"statuses": [entry]})
-
-    async def status(self, wamid: str, status: str, *, code: int | None = None) -> int:
-        """Tell the bot what became of a message: sent, delivered, read or failed."""
-        return await self.deliver(self.status_body(wamid, status, code=code))
+        check_template(part, self.templates)
 
     # -- control over HTTP (the benchmark runs the emulator as a process) ----------------
 

@@ -1,0 +1,1 @@
+"""The loopback WhatsApp Cloud API emulator behind tests/graph_emulator.py."""
