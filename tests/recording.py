@@ -8,10 +8,14 @@ be told to fail the next sends with any delivery outcome.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.app import App
+import pytest
+
+from bot.app import App, build
+from bot.config import Settings
 from bot.delivery.limiter import RateLimiter
 from bot.delivery.outcomes import DeliveryError, Media, Pace
 from bot.inbox import Interpreted
@@ -118,3 +122,17 @@ class Clock:
 def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A wall-clock time in Brussels, as UTC."""
     return datetime(year, month, day, hour, minute, tzinfo=BRUSSELS).astimezone(UTC)
+
+
+#: A Tuesday morning in Kortrijk, within sending hours: where scheduled tests start.
+TUESDAY = local(2027, 3, 30, 10)
+
+
+@pytest.fixture(name="app")
+async def recorded_app(settings: Settings, clock: Clock) -> AsyncIterator[App]:
+    """The ``app`` of a test module that imports this: built on the module's ``clock``,
+    what it sends recorded (:func:`recorder`) rather than sent to a platform."""
+    app = await build(settings, clock=clock)
+    recorder(app)
+    yield app
+    await app.close()

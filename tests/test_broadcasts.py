@@ -4,14 +4,20 @@ person however often the enqueue runs, cancelling, and the coach's report."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from recording import CHAT, Clock, local, recorder
+from recording import (
+    CHAT,
+    TUESDAY,
+    Clock,
+    local,
+    recorded_app,  # noqa: F401 (the app fixture, on the clock)
+    recorder,
+)
 
-from bot.app import App, build
+from bot.app import App
 from bot.config import Settings
 from flows.audience import Segment, SegmentError
 from flows.places import gazetteer
@@ -24,20 +30,9 @@ from storage.tables import utcnow
 PLACES = gazetteer()
 
 
-TUESDAY = local(2027, 3, 30, 10)
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock(TUESDAY)
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: Clock) -> AsyncIterator[App]:
-    app = await build(settings, clock=clock)
-    recorder(app)
-    yield app
-    await app.close()
 
 
 async def person(app: App, user: str, *, municipality: str = "Kortrijk",

@@ -3,35 +3,32 @@ and follows it up from /broadcasts (cancel, delete from the chats)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from recording import CHAT, Clock, handle, local, recorder, say
+from recording import (
+    CHAT,
+    TUESDAY,
+    Clock,
+    handle,
+    local,
+    recorded_app,  # noqa: F401 (the app fixture, on the clock)
+    recorder,
+    say,
+)
 from test_broadcasts import SCORES, person, town
 
-from bot.app import App, build
-from bot.config import Settings
+from bot.app import App
 from flows.messages import Outbound, Reply
 from handlers.inbound import Inbound
 from storage import broadcasts, drafts, media, roles
 from storage.tables import OUTBOX, OutboxStatus, Role, utcnow
 
-TUESDAY = local(2027, 3, 30, 10)
-
 
 @pytest.fixture
 def clock() -> Clock:
     return Clock(TUESDAY)
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: Clock) -> AsyncIterator[App]:
-    app = await build(settings, clock=clock)
-    recorder(app)
-    yield app
-    await app.close()
 
 
 async def coach(app: App, user: str = "coach") -> int:

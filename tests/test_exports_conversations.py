@@ -8,19 +8,25 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from recording import CHAT, Clock, inbound, recorder, say
-from test_tickets import TUESDAY, act, as_coach, claim, team
+from recording import (
+    CHAT,
+    TUESDAY,
+    Clock,
+    inbound,
+    recorded_app,  # noqa: F401 (the app fixture, on the clock)
+    say,
+)
+from test_tickets import act, as_coach, claim, team
 
 from bot import cli
 from bot import exports as cli_exports
-from bot.app import App, build
+from bot.app import App
 from bot.config import Settings
 from flows.texts import Texts
 from handlers.export_files import ExportRequest, produce
@@ -36,14 +42,6 @@ TYPED = ("Google-reviews", "We hebben al 12 reviews", "QR-code", "etalage", "Bo"
 @pytest.fixture
 def clock() -> Clock:
     return Clock(TUESDAY)
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: Clock) -> AsyncIterator[App]:
-    app = await build(settings, clock=clock)
-    recorder(app)
-    yield app
-    await app.close()
 
 
 @pytest.fixture

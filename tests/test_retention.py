@@ -4,15 +4,21 @@ consented go after 30 days; coaches and admins stay."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from recording import CHAT, Clock, handle, local, recorder, say
+from recording import (
+    CHAT,
+    Clock,
+    handle,
+    local,
+    recorded_app,  # noqa: F401 (the app fixture, on the clock)
+    recorder,
+    say,
+)
 
-from bot.app import App, build
-from bot.config import Settings
+from bot.app import App
 from flows.messages import Outbound, Reply
 from flows.timing import BRUSSELS
 from handlers.inbound import Inbound
@@ -27,14 +33,6 @@ GRACE = timedelta(days=30)
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime.now(UTC))
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: Clock) -> AsyncIterator[App]:
-    app = await build(settings, clock=clock)
-    recorder(app)
-    yield app
-    await app.close()
 
 
 async def consented(app: App, user: str = "u1") -> None:

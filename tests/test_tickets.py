@@ -4,35 +4,31 @@ conversation both ways, and its end (closed by the coach, or after 7 silent days
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from recording import CHAT, Clock, handle, local, recorder, say
+from recording import (
+    CHAT,
+    TUESDAY,
+    Clock,
+    handle,
+    recorded_app,  # noqa: F401 (the app fixture, on the clock)
+    recorder,
+    say,
+)
 from test_broadcasts import SCORES, person
 
-from bot.app import App, build
-from bot.config import Settings
+from bot.app import App
 from flows.messages import Outbound, Reply
 from handlers.inbound import Inbound
 from storage import roles, tickets
 from storage.tables import RUN, Role, RunStatus
 
-TUESDAY = local(2027, 3, 30, 10)
-
 
 @pytest.fixture
 def clock() -> Clock:
     return Clock(TUESDAY)
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: Clock) -> AsyncIterator[App]:
-    app = await build(settings, clock=clock)
-    recorder(app)
-    yield app
-    await app.close()
 
 
 async def team(app: App) -> int:

@@ -3,15 +3,17 @@ about them in the coaches' chats (their shop, their question, what they wrote)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import sqlalchemy as sa
-from recording import Clock, recorder, say
-from test_tickets import TUESDAY, as_coach, claim, team
+from recording import (
+    TUESDAY,
+    Clock,
+    recorded_app,  # noqa: F401 (the app fixture, on the clock)
+    say,
+)
+from test_tickets import as_coach, claim, team
 
-from bot.app import App, build
-from bot.config import Settings
+from bot.app import App
 from storage import erasure
 from storage.tables import OUTBOX, TICKET, TICKET_MESSAGE, TICKET_POST
 
@@ -19,14 +21,6 @@ from storage.tables import OUTBOX, TICKET, TICKET_MESSAGE, TICKET_POST
 @pytest.fixture
 def clock() -> Clock:
     return Clock(TUESDAY)
-
-
-@pytest.fixture
-async def app(settings: Settings, clock: Clock) -> AsyncIterator[App]:
-    app = await build(settings, clock=clock)
-    recorder(app)
-    yield app
-    await app.close()
 
 
 async def payloads(app: App) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from recording import Clock, local
+from recording import TUESDAY, Clock
 from telegram_emulator import GroupsEmulator
 from test_broadcasts import SCORES
 from test_telegram import says, settle
@@ -26,7 +26,6 @@ from storage.tables import IDENTITY, RUN, Role, RunStatus, TicketStatus
 
 SHOP, AN, BO, STRANGER = 4242, 5001, 5002, 6001
 GROUP = -1001234567890
-TUESDAY = local(2027, 3, 30, 10)
 Messages = list[dict[str, Any]]
 
 
