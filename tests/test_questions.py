@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from openai_emulator import Answer, Hang, OpenAIEmulator, Refuse
 from recording import CHAT, Clock, inbound, recorder, say
 
 from bot.app import App, build
-from bot.cli import main
 from bot.config import ConfigError, Settings
 from flows import report
 from flows.messages import Outbound, Reply
@@ -28,9 +26,8 @@ from handlers.grounding import Prompts
 from handlers.inbound import Inbound
 from handlers.language_model import ModelSettings
 from handlers.questions import LONGEST_QUESTION
-from storage import questions, runs, shopkeepers, tickets
-from storage.database import Database
-from storage.tables import QUESTION, SHOPKEEPER, QuestionSource, utcnow
+from storage import runs, tickets
+from storage.tables import QUESTION, SHOPKEEPER, utcnow
 from storage.tip_search import TipSearch
 
 REVIEWS = "Hoe krijg ik meer Google-reviews voor mijn zaak?"
@@ -438,32 +435,3 @@ def test_tip_search_finds_by_language_and_never_for_another_shop_type() -> None:
     for shop_type in ("food", "horeca_services"):
         assert all(t.fits(shop_type, None) for t in SEARCH.find("klanten", "nl",
                                                                 shop_type=shop_type, limit=20))
-
-
-def test_llm_usage_reports_this_months_questions_tokens_and_budget(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'usage.sqlite3'}"
-
-    async def asked_and_answered() -> None:
-        db = Database(url)
-        await db.upgrade()
-        async with db.transaction() as tx:
-            person, _ = await shopkeepers.find_or_create(tx, channel=CHAT, external_id="u1",
-                                                         language="nl")
-            for source, tokens in ((QuestionSource.AI, (100, 20)), (QuestionSource.TIPS, (0, 0))):
-                asked = await questions.ask(tx, shopkeeper_id=person.id, text="?",
-                                            now=utcnow(), ai_notice=False)
-                await questions.answer(tx, question_id=asked, text="!", source=source,
-                                       now=utcnow(), prompt_tokens=tokens[0],
-                                       completion_tokens=tokens[1])
-        await db.close()
-
-    asyncio.run(asked_and_answered())
-    monkeypatch.setenv("KISS_DATABASE_URL", url)
-    monkeypatch.setenv("KISS_LLM_MONTHLY_TOKENS", "1000")
-    assert main(["llm", "usage"]) == 0
-    out = capsys.readouterr().out
-    assert "questions        2 (1 by the model, 1 from the tips, 0 asked for a coach)" in out
-    assert "tokens           120 (100 prompt, 20 completion)" in out
-    assert "budget left      880 of 1000" in out
