@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from graph_emulator import GraphEmulator
+from telegram_emulator import BotAPIEmulator
 
 from bot.app import App, build
 from bot.config import Settings
@@ -186,3 +187,13 @@ async def graph() -> AsyncIterator[GraphEmulator]:
         refused = [e for e in emulator.errors if not e.get("injected")
                    and e["code"] != 131047]
         assert refused == [], "the emulator refused calls that WhatsApp would refuse too"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotAPIEmulator]:
+    """The Bot API emulator (Telegram); at the end, no call refused that the test did not
+    provoke. Modules that need more (every button press answered) define their own."""
+    async with BotAPIEmulator() as emu:
+        yield emu
+        refused = [e for e in emu.errors if not e.get("injected")]
+        assert refused == [], "the emulator refused calls that Telegram would refuse too"

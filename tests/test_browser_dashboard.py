@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -54,13 +53,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def settings(settings: Settings, unused_tcp_port: int) -> Settings:
     return replace(settings, http_listen=f"127.0.0.1:{unused_tcp_port}")
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[BotAPIEmulator]:
-    async with BotAPIEmulator() as emu:
-        yield emu
-        assert [e for e in emu.errors if not e.get("injected")] == []
 
 
 async def _chat(emu: BotAPIEmulator, chat: int, pattern: str) -> str:
